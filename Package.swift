@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "album-catalog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "Redis", targets: ["Redis"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries from Debian: apt-get install libpq-dev libhiredis-dev
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+
+        // Pool state machine and the blocking-call executor that both database clients share.
+        .target(name: "ConnectionPool"),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                "ConnectionPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis",
+                "ConnectionPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // Test support: drives infra/cluster and reads its configuration.
+        .target(name: "ClusterHarness", path: "Tests/ClusterHarness"),
+        .testTarget(name: "ConnectionPoolTests", dependencies: ["ConnectionPool"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ClusterHarness"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "ClusterHarness"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Postgres", "Redis", "ClusterHarness"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
