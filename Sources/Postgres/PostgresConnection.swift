@@ -1,0 +1,293 @@
+import CLibPQ
+import ConnectionPool
+import Foundation
+import Logging
+
+/// One libpq connection. Every libpq call runs on the connection's own serial queue (its executor), never
+/// on Swift's cooperative threads. It connects lazily and reconnects after the server went away, so a
+/// pooled connection heals itself once the server is back.
+public actor PostgresConnection {
+    private nonisolated let executor: SerialQueueExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private let settings: ConnectionSettings
+    private let logger: Logger
+    private var connection: OpaquePointer?
+    private var currentLease: UInt64 = 0
+
+    init(settings: ConnectionSettings, label: String, logger: Logger) {
+        self.executor = SerialQueueExecutor(label: label)
+        self.settings = settings
+        self.logger = logger
+    }
+
+    isolated deinit {
+        if let connection { PQfinish(connection) }
+    }
+
+    /// Runs one statement over the extended protocol: the SQL text and each bind travel separately.
+    /// `lease` identifies the caller's checkout; the first statement of a new lease checks that the
+    /// connection is alive and not left inside someone else's transaction.
+    func execute(_ query: PostgresQuery, lease: UInt64) throws(PostgresError) -> PostgresRows {
+        let isFirstOfLease = lease != currentLease
+        if isFirstOfLease {
+            currentLease = lease
+            dropIfUnusable()
+        }
+        let binds = try CBinds(query.binds)
+        let deadline = Deadline(after: settings.queryTimeout + .seconds(1))
+        let connection = try connected()
+        let sent = binds.withArrays { types, values, lengths, formats in
+            PQsendQueryParams(connection, query.sql, Int32(query.binds.count), types, values, lengths, formats, 0)
+        }
+        guard sent == 1 else {
+            // Nothing reached the server, so the statement did not run; a fresh lease may reconnect and retry once.
+            let error = connectionError(connection, code: .connectionLost)
+            close()
+            if isFirstOfLease {
+                currentLease = 0
+                return try execute(query, lease: lease)
+            }
+            throw error
+        }
+        return try collect(connection, deadline: deadline)
+    }
+
+    /// Runs SQL text that may hold several statements (simple protocol, no binds). For migrations.
+    func executeScript(_ sql: String, lease: UInt64) throws(PostgresError) {
+        if lease != currentLease {
+            currentLease = lease
+            dropIfUnusable()
+        }
+        let deadline = Deadline(after: settings.queryTimeout + .seconds(1))
+        let connection = try connected()
+        guard PQsendQuery(connection, sql) == 1 else {
+            let error = connectionError(connection, code: .connectionLost)
+            close()
+            throw error
+        }
+        _ = try collect(connection, deadline: deadline)
+    }
+
+    /// Closes the server connection; the next statement opens a new one.
+    func close() {
+        if let connection {
+            PQfinish(connection)
+            self.connection = nil
+        }
+    }
+
+    var isConnected: Bool { connection != nil }
+
+    // MARK: - connecting
+
+    private func connected() throws(PostgresError) -> OpaquePointer {
+        if let connection { return connection }
+        let started = ContinuousClock.now
+        guard let connection = settings.withCParameters({ PQconnectdbParams($0, $1, 0) }) else {
+            throw PostgresError(code: .connectionFailed, message: "out of memory")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            let code: PostgresError.Code =
+                message.contains("password authentication failed") || message.contains("SCRAM") ? .authenticationFailed : .connectionFailed
+            logger.info("postgres connect failed", metadata: ["postgres.error": "\(code)"])
+            throw PostgresError(code: code, message: Self.firstLine(message))
+        }
+        guard PQsetnonblocking(connection, 1) == 0 else {
+            PQfinish(connection)
+            throw PostgresError(code: .connectionFailed, message: "cannot make the socket non-blocking")
+        }
+        self.connection = connection
+        logger.debug(
+            "postgres connected",
+            metadata: ["postgres.backend_pid": "\(PQbackendPID(connection))", "postgres.connect_ms": "\((ContinuousClock.now - started).milliseconds)"]
+        )
+        return connection
+    }
+
+    /// Drops the connection when the server has closed it (restart, admin termination) or when a previous
+    /// holder left a transaction open: both are only detectable by looking before the next statement.
+    private func dropIfUnusable() {
+        guard let connection else { return }
+        if PQstatus(connection) != CONNECTION_OK || PQtransactionStatus(connection) != PQTRANS_IDLE {
+            close()
+            return
+        }
+        // An idle connection has nothing to read unless the server is saying goodbye (restart, termination)
+        // or sent an asynchronous message this client does not use: either way, start afresh.
+        var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, 0) != 0 {
+            close()
+        }
+    }
+
+    // MARK: - results
+
+    private func collect(_ connection: OpaquePointer, deadline: Deadline) throws(PostgresError) -> PostgresRows {
+        try flush(connection, deadline: deadline)
+        var rows: PostgresRows?
+        var failure: PostgresError?
+        while true {
+            while PQisBusy(connection) == 1 {
+                try wait(connection, for: Int16(POLLIN), deadline: deadline)
+                guard PQconsumeInput(connection) == 1 else {
+                    let error = connectionError(connection, code: .connectionLost)
+                    close()
+                    throw error
+                }
+            }
+            guard let result = PQgetResult(connection) else { break }
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+                if failure == nil { rows = Self.copyRows(result) }
+            case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
+                if failure == nil { failure = Self.serverError(result) }
+            default:
+                // COPY and pipeline states are not used by this client.
+                if failure == nil { failure = PostgresError(code: .server, message: "unsupported result status \(PQresultStatus(result).rawValue)") }
+            }
+        }
+        if PQstatus(connection) != CONNECTION_OK {
+            let error = failure.map { PostgresError(code: .connectionLost, sqlState: $0.sqlState, message: $0.message) }
+            close()
+            throw error ?? PostgresError(code: .connectionLost, message: "the server closed the connection")
+        }
+        if let failure { throw failure }
+        return rows ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")
+    }
+
+    private func flush(_ connection: OpaquePointer, deadline: Deadline) throws(PostgresError) {
+        var pending = PQflush(connection)
+        while pending == 1 {
+            try wait(connection, for: Int16(POLLOUT | POLLIN), deadline: deadline)
+            pending = PQconsumeInput(connection) == 1 ? PQflush(connection) : -1
+        }
+        if pending != 0 {
+            let error = connectionError(connection, code: .connectionLost)
+            close()
+            throw error
+        }
+    }
+
+    /// Waits for the socket within the deadline; past it the connection is closed, since the server's
+    /// state is then unknown.
+    private func wait(_ connection: OpaquePointer, for events: Int16, deadline: Deadline) throws(PostgresError) {
+        while true {
+            let remaining = deadline.remainingMilliseconds
+            guard remaining > 0 else {
+                close()
+                throw PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")
+            }
+            var descriptor = pollfd(fd: PQsocket(connection), events: events, revents: 0)
+            let ready = poll(&descriptor, 1, Int32(min(remaining, 1000)))
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR {
+                close()
+                throw PostgresError(code: .connectionLost, message: "poll failed: errno \(errno)")
+            }
+        }
+    }
+
+    private func connectionError(_ connection: OpaquePointer, code: PostgresError.Code) -> PostgresError {
+        PostgresError(code: code, message: Self.firstLine(String(cString: PQerrorMessage(connection))))
+    }
+
+    private static func firstLine(_ message: String) -> String {
+        message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    private static func serverError(_ result: OpaquePointer) -> PostgresError {
+        func field(_ code: UInt8) -> String? {
+            PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
+        }
+        let message = [field(UInt8(ascii: "M")), field(UInt8(ascii: "D"))].compactMap { $0 }.joined(separator: " ")
+        return PostgresError(code: .server, sqlState: field(UInt8(ascii: "C")), constraint: field(UInt8(ascii: "n")), message: message)
+    }
+
+    private static func copyRows(_ result: OpaquePointer) -> PostgresRows {
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        var columns: [PostgresRows.Column] = []
+        columns.reserveCapacity(columnCount)
+        for column in 0..<columnCount {
+            columns.append(.init(name: String(cString: PQfname(result, Int32(column))), oid: PQftype(result, Int32(column))))
+        }
+        var cells: [String?] = []
+        cells.reserveCapacity(rowCount * columnCount)
+        for row in 0..<Int32(rowCount) {
+            for column in 0..<Int32(columnCount) {
+                if PQgetisnull(result, row, column) == 1 {
+                    cells.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, row, column))
+                    let pointer = UnsafeRawPointer(PQgetvalue(result, row, column)!).assumingMemoryBound(to: UInt8.self)
+                    cells.append(String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self))
+                }
+            }
+        }
+        let tuples = String(cString: PQcmdTuples(result))
+        return PostgresRows(columns: columns, cells: cells, affectedRows: Int(tuples), commandTag: String(cString: PQcmdStatus(result)))
+    }
+}
+
+/// Bind values laid out as the C arrays PQsendQueryParams takes, in one buffer.
+private struct CBinds {
+    private var types: [UInt32] = []
+    private var storage: [CChar] = []
+    private var offsets: [Int?] = []
+    private var lengths: [Int32] = []
+    private var formats: [Int32] = []
+
+    init(_ binds: [PostgresBind]) throws(PostgresError) {
+        for (index, bind) in binds.enumerated() {
+            types.append(bind.oid)
+            formats.append(bind.format.rawValue)
+            guard let bytes = bind.bytes else {
+                offsets.append(nil)
+                lengths.append(0)
+                continue
+            }
+            // Text travels as a C string, so a NUL byte would silently cut it short: refuse it instead.
+            if bind.format == .text && bytes.contains(0) {
+                throw PostgresError(code: .invalidBind, message: "bind $\(index + 1) contains a NUL byte, which text cannot hold")
+            }
+            offsets.append(storage.count)
+            storage.append(contentsOf: bytes.lazy.map { CChar(bitPattern: $0) })
+            storage.append(0)
+            lengths.append(Int32(bytes.count))
+        }
+    }
+
+    func withArrays<Result>(
+        _ body: (UnsafePointer<UInt32>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Result
+    ) -> Result {
+        storage.withUnsafeBufferPointer { storage in
+            let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { storage.baseAddress! + $0 } }
+            return types.withUnsafeBufferPointer { types in
+                values.withUnsafeBufferPointer { values in
+                    lengths.withUnsafeBufferPointer { lengths in
+                        formats.withUnsafeBufferPointer { formats in
+                            body(types.baseAddress, values.baseAddress, lengths.baseAddress, formats.baseAddress)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Deadline {
+    private let end: ContinuousClock.Instant
+    init(after duration: Duration) { end = .now + duration }
+    var remainingMilliseconds: Int64 {
+        let remaining = end - .now
+        return remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

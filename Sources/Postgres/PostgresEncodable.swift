@@ -1,0 +1,198 @@
+import Foundation
+
+/// A Swift value that can be sent as a bind.
+public protocol PostgresEncodable: Sendable {
+    var postgresBind: PostgresBind { get }
+}
+
+/// A Swift value that can be read from a column in PostgreSQL's text format.
+public protocol PostgresDecodable {
+    init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError)
+}
+
+/// Why a column could not become the requested type. The value itself is not included: it may be data
+/// the caller does not want in a log line.
+public struct PostgresDecodingError: Error, Sendable, Equatable {
+    public var expected: String
+    public var oid: UInt32
+    public init(expected: String, oid: UInt32) {
+        self.expected = expected
+        self.oid = oid
+    }
+}
+
+extension String: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.unknown, text: self) }
+    public init(postgresText text: String, oid: UInt32) { self = text }
+}
+
+extension Substring: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.unknown, text: String(self)) }
+}
+
+extension Int: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int8, text: String(self)) }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = Int(text) else { throw PostgresDecodingError(expected: "Int", oid: oid) }
+        self = value
+    }
+}
+
+extension Int64: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int8, text: String(self)) }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = Int64(text) else { throw PostgresDecodingError(expected: "Int64", oid: oid) }
+        self = value
+    }
+}
+
+extension Int32: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int4, text: String(self)) }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = Int32(text) else { throw PostgresDecodingError(expected: "Int32", oid: oid) }
+        self = value
+    }
+}
+
+extension Int16: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int2, text: String(self)) }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = Int16(text) else { throw PostgresDecodingError(expected: "Int16", oid: oid) }
+        self = value
+    }
+}
+
+extension Double: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind {
+        let text: String =
+            if isNaN { "NaN" } else if self == .infinity { "Infinity" } else if self == -.infinity { "-Infinity" } else {
+                "\(self)"
+            }
+        return PostgresBind(oid: PostgresOID.float8, text: text)
+    }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        switch text {
+        case "NaN": self = .nan
+        case "Infinity": self = .infinity
+        case "-Infinity": self = -.infinity
+        default:
+            guard let value = Double(text) else { throw PostgresDecodingError(expected: "Double", oid: oid) }
+            self = value
+        }
+    }
+}
+
+extension Bool: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.bool, text: self ? "t" : "f") }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        switch text {
+        case "t", "true": self = true
+        case "f", "false": self = false
+        default: throw PostgresDecodingError(expected: "Bool", oid: oid)
+        }
+    }
+}
+
+extension UUID: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.uuid, text: uuidString.lowercased()) }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = UUID(uuidString: text) else { throw PostgresDecodingError(expected: "UUID", oid: oid) }
+        self = value
+    }
+}
+
+/// `bytea`, sent in binary format so that every byte, NUL included, arrives as it is.
+extension Data: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.bytea, bytes: Array(self), format: .binary) }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        // The server's bytea_output is "hex": \x followed by two hex digits a byte.
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else {
+            throw PostgresDecodingError(expected: "Data (hex bytea)", oid: oid)
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity((utf8.count - 2) / 2)
+        var index = 2
+        while index < utf8.count {
+            guard let high = Self.hexValue(utf8[index]), let low = Self.hexValue(utf8[index + 1]) else {
+                throw PostgresDecodingError(expected: "Data (hex bytea)", oid: oid)
+            }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self = Data(bytes)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// `timestamptz` with microsecond precision. The session runs with DateStyle ISO and TimeZone UTC.
+extension Date: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(oid: PostgresOID.timestamptz, text: PostgresTimestamp.format(self))
+    }
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        guard let date = PostgresTimestamp.parse(text) else { throw PostgresDecodingError(expected: "Date", oid: oid) }
+        self = date
+    }
+}
+
+/// A JSON document in a `json` or `jsonb` column, encoded and decoded with Foundation's JSON coders.
+public struct PostgresJSON<Value: Codable & Sendable>: PostgresEncodable, PostgresDecodable, Sendable {
+    public var value: Value
+    public init(_ value: Value) { self.value = value }
+
+    public var postgresBind: PostgresBind {
+        // Encoding a Codable value to JSON fails only for non-finite floats; those become NULL rather than a crash.
+        let bytes = (try? JSONEncoder().encode(value)).map { Array($0) }
+        return PostgresBind(oid: PostgresOID.jsonb, bytes: bytes)
+    }
+
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        do {
+            value = try JSONDecoder().decode(Value.self, from: Data(text.utf8))
+        } catch {
+            throw PostgresDecodingError(expected: "JSON \(Value.self)", oid: oid)
+        }
+    }
+}
+
+/// Arrays of text, integers, booleans and UUIDs, sent as PostgreSQL array literals (`= ANY(\(ids))`).
+extension Array: PostgresEncodable where Element: PostgresArrayElement {
+    public var postgresBind: PostgresBind {
+        var literal = "{"
+        for (index, element) in enumerated() {
+            if index > 0 { literal += "," }
+            literal += "\""
+            for character in element.postgresBind.bytes.map({ String(decoding: $0, as: UTF8.self) }) ?? "" {
+                if character == "\"" || character == "\\" { literal += "\\" }
+                literal.append(character)
+            }
+            literal += "\""
+        }
+        literal += "}"
+        return PostgresBind(oid: Element.postgresArrayOID, text: literal)
+    }
+}
+
+public protocol PostgresArrayElement: PostgresEncodable {
+    static var postgresArrayOID: UInt32 { get }
+}
+
+extension String: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.textArray } }
+extension Int: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.int8Array } }
+extension Bool: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.boolArray } }
+extension UUID: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.uuidArray } }
+
+extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
+    public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
+        self = .some(try Wrapped(postgresText: text, oid: oid))
+    }
+}

@@ -1,0 +1,97 @@
+/// A SQL statement whose interpolated values travel as `$n` binds, never as SQL text:
+///
+///     let rows = try await client.query("SELECT title FROM albums WHERE id = \(albumId)")
+///
+/// Raw SQL text can only be added through the loudly named `unsafeSQL:`.
+public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolation {
+    public var sql: String
+    public var binds: [PostgresBind]
+
+    public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    public init(stringLiteral value: String) {
+        self.init(unsafeSQL: value)
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql: String
+        var binds: [PostgresBind] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql = ""
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            sql += literal
+        }
+
+        public mutating func appendInterpolation(_ value: some PostgresEncodable) {
+            binds.append(value.postgresBind)
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(_ value: (some PostgresEncodable)?) {
+            binds.append(value?.postgresBind ?? .null)
+            sql += "$\(binds.count)"
+        }
+
+        /// Appends SQL text as it is. Only for text the program controls (identifiers, fixed fragments).
+        public mutating func appendInterpolation(unsafeSQL fragment: String) {
+            sql += fragment
+        }
+    }
+}
+
+/// One bind value: its type OID (0 lets the server infer it from context), and its bytes.
+public struct PostgresBind: Sendable, Hashable {
+    public enum Format: Int32, Sendable { case text = 0, binary = 1 }
+
+    public var oid: UInt32
+    public var bytes: [UInt8]?
+    public var format: Format
+
+    public init(oid: UInt32, bytes: [UInt8]?, format: Format = .text) {
+        self.oid = oid
+        self.bytes = bytes
+        self.format = format
+    }
+
+    public init(oid: UInt32, text: String) {
+        self.init(oid: oid, bytes: Array(text.utf8))
+    }
+
+    public static let null = PostgresBind(oid: 0, bytes: nil)
+}
+
+/// Type OIDs of the built-in types this client binds and decodes.
+public enum PostgresOID {
+    public static let unknown: UInt32 = 0
+    public static let bool: UInt32 = 16
+    public static let bytea: UInt32 = 17
+    public static let int8: UInt32 = 20
+    public static let int2: UInt32 = 21
+    public static let int4: UInt32 = 23
+    public static let text: UInt32 = 25
+    public static let json: UInt32 = 114
+    public static let float4: UInt32 = 700
+    public static let float8: UInt32 = 701
+    public static let varchar: UInt32 = 1043
+    public static let date: UInt32 = 1082
+    public static let timestamp: UInt32 = 1114
+    public static let timestamptz: UInt32 = 1184
+    public static let numeric: UInt32 = 1700
+    public static let uuid: UInt32 = 2950
+    public static let jsonb: UInt32 = 3802
+    public static let boolArray: UInt32 = 1000
+    public static let int8Array: UInt32 = 1016
+    public static let textArray: UInt32 = 1009
+    public static let uuidArray: UInt32 = 2951
+}

@@ -1,0 +1,54 @@
+import ClusterHarness
+import Foundation
+import Postgres
+import Testing
+
+/// Stops, starts and promotes nodes of scratch clusters of their own, never the main one.
+@Suite(.serialized) struct FaultTests {
+    @Test func callsFailFastWhileThePrimaryIsDownAndRecoverInTheSameProcess() async throws {
+        let cluster = try await ScratchCluster(name: "postgres-restart", postgresPort: 56440, redisPort: 57380, replicas: 0)
+        
+        var configuration = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
+        configuration.poolSize = 2
+        configuration.connectTimeout = .seconds(2)
+        let client = try PostgresClient(configuration: configuration)
+        #expect(try await client.scalar("SELECT 1", as: Int.self) == 1)
+
+        try await cluster.run("stop", "primary")
+        for _ in 0..<3 {
+            let started = ContinuousClock.now
+            let error = await #expect(throws: PostgresError.self) { try await client.query("SELECT 1") }
+            #expect(error?.isUnavailable == true)
+            #expect([.connectionFailed, .connectionLost].contains(error?.code))
+            #expect(ContinuousClock.now - started < .seconds(3))
+        }
+
+        try await cluster.run("start", "primary")
+        #expect(try await client.scalar("SELECT 1", as: Int.self) == 1)
+        await client.shutdown()
+        await cluster.destroy()
+    }
+
+    @Test func aMultiHostClientWritesToThePromotedReplica() async throws {
+        let cluster = try await ScratchCluster(name: "postgres-failover", postgresPort: 56450, redisPort: 57381, replicas: 1)
+        
+        var configuration = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
+        configuration.poolSize = 2
+        configuration.connectTimeout = .seconds(2)
+        let client = try PostgresClient(configuration: configuration)
+        try await client.query("CREATE TABLE failover (value text)")
+        try await client.query("INSERT INTO failover VALUES (\("before"))")
+        #expect(try await client.scalar("SELECT inet_server_port()", as: Int.self) == 56450)
+
+        try await cluster.run("stop", "primary")
+        try await cluster.run("promote", "replica1")
+
+        try await client.query("INSERT INTO failover VALUES (\("after"))")
+        #expect(try await client.scalar("SELECT inet_server_port()", as: Int.self) == 56451)
+        #expect(try await client.scalar("SELECT pg_is_in_recovery()", as: Bool.self) == false)
+        let values = try await client.query("SELECT value FROM failover ORDER BY value").map { try $0.decode(String.self, at: 0) }
+        #expect(values == ["after", "before"])
+        await client.shutdown()
+        await cluster.destroy()
+    }
+}
