@@ -1,5 +1,5 @@
-import Foundation
 import CLibPQ
+import Foundation
 
 /// Validated libpq connection parameters plus the session settings this client relies on.
 struct ConnectionSettings: Sendable {
@@ -56,8 +56,8 @@ struct ConnectionSettings: Sendable {
         let cKeywords = keywords.map { strdup($0) }
         let cValues = values.map { strdup($0) }
         defer {
-            cKeywords.forEach { free($0) }
-            cValues.forEach { free($0) }
+            for pointer in cKeywords { free(pointer) }
+            for pointer in cValues { free(pointer) }
         }
         let keywordArray = cKeywords.map { UnsafePointer($0) } + [nil]
         let valueArray = cValues.map { UnsafePointer($0) } + [nil]

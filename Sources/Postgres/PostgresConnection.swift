@@ -102,7 +102,9 @@ public actor PostgresConnection {
         self.connection = connection
         logger.debug(
             "postgres connected",
-            metadata: ["postgres.backend_pid": "\(PQbackendPID(connection))", "postgres.connect_ms": "\((ContinuousClock.now - started).milliseconds)"]
+            metadata: [
+                "postgres.backend_pid": "\(PQbackendPID(connection))", "postgres.connect_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ]
         )
         return connection
     }

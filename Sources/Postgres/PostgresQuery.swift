@@ -52,7 +52,10 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
 
 /// One bind value: its type OID (0 lets the server infer it from context), and its bytes.
 public struct PostgresBind: Sendable, Hashable {
-    public enum Format: Int32, Sendable { case text = 0, binary = 1 }
+    public enum Format: Int32, Sendable {
+        case text = 0
+        case binary = 1
+    }
 
     public var oid: UInt32
     public var bytes: [UInt8]?

@@ -17,7 +17,11 @@ public enum Cluster {
         if process["CATALOG_PRIMARY"] != nil {
             values = process.filter { $0.key.hasPrefix("CATALOG_") }
         } else {
-            let result = try ChildProcess.run(repositoryRoot.appendingPathComponent("infra/cluster").path, arguments: ["env"], environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+            let result = try ChildProcess.run(
+                repositoryRoot.appendingPathComponent("infra/cluster").path,
+                arguments: ["env"],
+                environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+            )
             guard result.status == 0 else {
                 throw HarnessError("infra/cluster env failed (is the cluster up? run infra/cluster up): \(result.output)")
             }

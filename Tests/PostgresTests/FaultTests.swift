@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct FaultTests {
     @Test func callsFailFastWhileThePrimaryIsDownAndRecoverInTheSameProcess() async throws {
         let cluster = try await ScratchCluster(name: "postgres-restart", postgresPort: 56440, redisPort: 57380, replicas: 0)
-        
+
         var configuration = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
         configuration.poolSize = 2
         configuration.connectTimeout = .seconds(2)
@@ -31,7 +31,7 @@ import Testing
 
     @Test func aMultiHostClientWritesToThePromotedReplica() async throws {
         let cluster = try await ScratchCluster(name: "postgres-failover", postgresPort: 56450, redisPort: 57381, replicas: 1)
-        
+
         var configuration = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
         configuration.poolSize = 2
         configuration.connectTimeout = .seconds(2)
