@@ -88,6 +88,7 @@ public final class PostgresClient: Sendable, Service {
         return try await body(PostgresSession(connection: pool.connections[slot], lease: lease))
     }
 
+    @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
         try await withConnection { try await $0.query(query) }
     }

@@ -28,7 +28,7 @@ public actor PostgresConnection {
     /// Runs one statement over the extended protocol: the SQL text and each bind travel separately.
     /// `lease` identifies the caller's checkout; the first statement of a new lease checks that the
     /// connection is alive and not left inside someone else's transaction.
-    func execute(_ query: PostgresQuery, lease: UInt64) throws(PostgresError) -> PostgresRows {
+    func execute(_ query: PostgresQuery, lease: UInt64, isRetry: Bool = false) throws(PostgresError) -> PostgresRows {
         let isFirstOfLease = lease != currentLease
         if isFirstOfLease {
             currentLease = lease
@@ -44,9 +44,9 @@ public actor PostgresConnection {
             // Nothing reached the server, so the statement did not run; a fresh lease may reconnect and retry once.
             let error = connectionError(connection, code: .connectionLost)
             close()
-            if isFirstOfLease {
+            if isFirstOfLease && !isRetry {
                 currentLease = 0
-                return try execute(query, lease: lease)
+                return try execute(query, lease: lease, isRetry: true)
             }
             throw error
         }
