@@ -17,6 +17,10 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
+        // The catalog's rules: aggregate, commands, events. Foundation only.
+        .target(name: "Domain"),
+        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+
         // Pool state machine and the blocking-call executor that both database clients share.
         .target(name: "ConnectionPool"),
         .target(
