@@ -5,10 +5,12 @@ let package = Package(
     name: "album-catalog",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "catalog-migrate", targets: ["MigrateTool"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Redis", targets: ["Redis"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
@@ -39,6 +41,21 @@ let package = Package(
                 "ConnectionPool",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // The album event log on the primary: migrations, append, reads in commit-safe order, tokens.
+        .target(
+            name: "EventStore",
+            dependencies: ["Domain", "Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ClusterHarness"]),
+        .executableTarget(
+            name: "MigrateTool",
+            dependencies: [
+                "EventStore", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

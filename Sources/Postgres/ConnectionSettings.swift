@@ -31,7 +31,7 @@ struct ConnectionSettings: Sendable {
         // Our session settings go after the user's own options so that ours win where they overlap.
         let sessionOptions = [
             value("options") ?? "",
-            "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=1",
+            "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=1 -c client_min_messages=warning",
             "-c statement_timeout=\(statementMilliseconds)",
             "-c idle_in_transaction_session_timeout=\(max(60_000, statementMilliseconds * 2))",
         ].filter { !$0.isEmpty }.joined(separator: " ")

@@ -95,6 +95,18 @@ public actor PostgresConnection {
             logger.info("postgres connect failed", metadata: ["postgres.error": "\(code)"])
             throw PostgresError(code: code, message: Self.firstLine(message))
         }
+        // libpq prints server warnings to stderr by default; they belong in the log.
+        PQsetNoticeProcessor(
+            connection,
+            { _, message in
+                guard let message else { return }
+                noticeLogger.warning(
+                    "postgres notice",
+                    metadata: ["postgres.notice": "\(Redaction.redact(String(cString: message)).trimmingCharacters(in: .whitespacesAndNewlines))"]
+                )
+            },
+            nil
+        )
         guard PQsetnonblocking(connection, 1) == 0 else {
             PQfinish(connection)
             throw PostgresError(code: .connectionFailed, message: "cannot make the socket non-blocking")
@@ -234,6 +246,8 @@ public actor PostgresConnection {
         return PostgresRows(columns: columns, cells: cells, affectedRows: Int(tuples), commandTag: String(cString: PQcmdStatus(result)))
     }
 }
+
+private let noticeLogger = Logger(label: "postgres.notice")
 
 /// Bind values laid out as the C arrays PQsendQueryParams takes, in one buffer.
 private struct CBinds {

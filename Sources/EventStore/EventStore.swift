@@ -1,0 +1,206 @@
+import Domain
+import Foundation
+import Logging
+import Postgres
+
+/// An event as the store holds it.
+public struct RecordedEvent: Equatable, Sendable {
+    public var streamID: UUID
+    public var version: Int
+    public var token: ConsistencyToken
+    public var event: EncodedEvent
+    public var recordedAt: Date
+}
+
+/// The idempotency key of a command and the fingerprint of the request that carried it.
+public struct IdempotencyKey: Equatable, Sendable {
+    public var key: String
+    public var requestHash: String
+    public init(key: String, requestHash: String) {
+        self.key = key
+        self.requestHash = requestHash
+    }
+}
+
+/// The events one earlier command appended, found by its idempotency key.
+public struct CommittedCommand: Equatable, Sendable {
+    public var requestHash: String
+    public var events: [RecordedEvent]
+    public var streamID: UUID { events[0].streamID }
+    public var version: Int { events[events.count - 1].version }
+    public var token: ConsistencyToken { events[events.count - 1].token }
+}
+
+public enum AppendError: Error, Sendable {
+    /// The stream is not at the expected version (another writer got there first).
+    case versionConflict
+    /// The key was used before, by a request with the same fingerprint: this is a retry of that command.
+    case duplicate(CommittedCommand)
+    /// The key was used before by a different request.
+    case idempotencyKeyReused
+}
+
+public struct AppendResult: Equatable, Sendable {
+    public var events: [RecordedEvent]
+    public var version: Int { events[events.count - 1].version }
+    /// The token of the command's last event.
+    public var token: ConsistencyToken { events[events.count - 1].token }
+}
+
+/// The album event log on the primary. Appends are single statements, so each is one transaction.
+public struct EventStore: Sendable {
+    public let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Appends `events` to a stream that must be at `expectedVersion` (0: the stream must not exist).
+    /// The versions, the expected-version check and the idempotency key are all enforced by the one INSERT.
+    public func append(
+        to stream: UUID,
+        expectedVersion: Int,
+        events: [EncodedEvent],
+        idempotency: IdempotencyKey? = nil
+    ) async throws -> AppendResult {
+        try await client.withConnection {
+            try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: $0)
+        }
+    }
+
+    /// The same, inside a caller's session or transaction.
+    public func append(
+        to stream: UUID,
+        expectedVersion: Int,
+        events: [EncodedEvent],
+        idempotency: IdempotencyKey?,
+        in session: PostgresSession
+    ) async throws -> AppendResult {
+        precondition(!events.isEmpty, "nothing to append")
+        let outcome: Result<PostgresRows, PostgresError>
+        do {
+            outcome = .success(
+                try await session.query(
+                    """
+                    WITH head AS (SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = \(stream))
+                    INSERT INTO events (stream_id, version, type, schema_version, data, idempotency_key, request_hash)
+                    SELECT \(stream), head.version + e.n, e.type, e.schema_version, e.data::jsonb,
+                           CASE WHEN e.n = 1 THEN \(idempotency?.key) END, CASE WHEN e.n = 1 THEN \(idempotency?.requestHash) END
+                    FROM head, unnest(\(events.map(\.type))::text[], \(events.map(\.schemaVersion))::int[],
+                                      \(events.map { String(decoding: $0.data, as: UTF8.self) })::text[])
+                               WITH ORDINALITY AS e(type, schema_version, data, n)
+                    WHERE head.version = \(expectedVersion)
+                    ORDER BY e.n
+                    RETURNING version, txid::text, position, recorded_at, type, schema_version
+                    """
+                )
+            )
+        } catch {
+            outcome = .failure(error)
+        }
+        let rows: PostgresRows
+        switch outcome {
+        case .success(let success):
+            rows = success
+        case .failure(let error):
+            guard error.sqlState == PostgresError.uniqueViolation else { throw error }
+            guard error.constraint == "events_idempotency_key", let idempotency else { throw AppendError.versionConflict }
+            guard let earlier = try await command(withKey: idempotency.key, in: session) else { throw error }
+            throw earlier.requestHash == idempotency.requestHash ? AppendError.duplicate(earlier) : AppendError.idempotencyKeyReused
+        }
+        guard rows.count == events.count else { throw AppendError.versionConflict }
+        let recorded = try rows.map { row in
+            let version = try row.decode(Int.self, at: 0)
+            return RecordedEvent(
+                streamID: stream,
+                version: version,
+                token: try token(row, transaction: 1, position: 2),
+                event: events[version - expectedVersion - 1],
+                recordedAt: try row.decode(Date.self, at: 3)
+            )
+        }.sorted { $0.version < $1.version }
+        return AppendResult(events: recorded)
+    }
+
+    /// Every event of a stream, in version order.
+    public func readStream(_ stream: UUID) async throws -> [RecordedEvent] {
+        try await client.query(
+            """
+            SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
+            FROM events WHERE stream_id = \(stream) ORDER BY version
+            """
+        ).map(Self.recordedEvent)
+    }
+
+    /// The events of the command that used this idempotency key, if any.
+    public func command(withKey key: String) async throws -> CommittedCommand? {
+        try await client.withConnection { try await command(withKey: key, in: $0) }
+    }
+
+    func command(withKey key: String, in session: PostgresSession) async throws -> CommittedCommand? {
+        let rows = try await session.query(
+            """
+            SELECT e.stream_id, e.version, e.txid::text, e.position, e.type, e.schema_version, e.data::text, e.recorded_at,
+                   k.request_hash
+            FROM events k JOIN events e ON e.stream_id = k.stream_id AND e.txid = k.txid
+            WHERE k.idempotency_key = \(key)
+            ORDER BY e.version
+            """
+        )
+        guard let first = rows.first else { return nil }
+        return CommittedCommand(requestHash: try first.decode(String?.self, at: 8) ?? "", events: try rows.map(Self.recordedEvent))
+    }
+
+    /// Up to `limit` events after `token`, in commit-safe order: only transactions below the oldest one
+    /// still running are read, so no event can later appear behind one already returned.
+    public func readAll(after token: ConsistencyToken, limit: Int) async throws -> [RecordedEvent] {
+        try await client.query(
+            """
+            SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
+            FROM events
+            WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
+              AND txid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY txid, position
+            LIMIT \(limit)
+            """
+        ).map(Self.recordedEvent)
+    }
+
+    /// The token of the last event a commit-safe reader can see now.
+    public func head() async throws -> ConsistencyToken {
+        let rows = try await client.query(
+            """
+            SELECT txid::text, position FROM events
+            WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY txid DESC, position DESC LIMIT 1
+            """
+        )
+        guard let row = rows.first else { return .origin }
+        return try token(row, transaction: 0, position: 1)
+    }
+
+    private static func recordedEvent(_ row: PostgresRow) throws -> RecordedEvent {
+        RecordedEvent(
+            streamID: try row.decode(UUID.self, at: 0),
+            version: try row.decode(Int.self, at: 1),
+            token: try EventStore.token(row, transaction: 2, position: 3),
+            event: EncodedEvent(
+                type: try row.decode(String.self, at: 4),
+                schemaVersion: try row.decode(Int.self, at: 5),
+                data: Data(try row.decode(String.self, at: 6).utf8)
+            ),
+            recordedAt: try row.decode(Date.self, at: 7)
+        )
+    }
+
+    private static func token(_ row: PostgresRow, transaction: Int, position: Int) throws -> ConsistencyToken {
+        guard let txid = UInt64(try row.decode(String.self, at: transaction)) else {
+            throw PostgresError(code: .decoding, message: "txid is not a number")
+        }
+        return ConsistencyToken(transaction: txid, position: Int64(try row.decode(Int.self, at: position)))
+    }
+
+    private func token(_ row: PostgresRow, transaction: Int, position: Int) throws -> ConsistencyToken {
+        try Self.token(row, transaction: transaction, position: position)
+    }
+}

@@ -1,0 +1,72 @@
+import Logging
+import Postgres
+
+/// The schema of the event store, as numbered migrations. A migration never changes once released;
+/// a change is a new migration. Role names are the catalog's fixed roles (see README).
+public enum Migrations {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+    }
+
+    public static let all: [Migration] = [
+        Migration(
+            version: 1,
+            name: "events",
+            sql: """
+                GRANT USAGE ON SCHEMA public TO catalog_writer, catalog_projector, catalog_reader;
+                CREATE TABLE events (
+                    position bigint GENERATED ALWAYS AS IDENTITY,
+                    txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                    stream_id uuid NOT NULL,
+                    version integer NOT NULL CHECK (version > 0),
+                    type text NOT NULL,
+                    schema_version integer NOT NULL CHECK (schema_version > 0),
+                    data jsonb NOT NULL,
+                    recorded_at timestamptz NOT NULL DEFAULT now(),
+                    idempotency_key text CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+                    request_hash text,
+                    PRIMARY KEY (stream_id, version)
+                );
+                -- Commit-safe reading: by transaction id, then position; see EventStore.readAll.
+                CREATE UNIQUE INDEX events_commit_order ON events (txid, position);
+                CREATE UNIQUE INDEX events_idempotency_key ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
+                REVOKE ALL ON events FROM PUBLIC;
+                GRANT SELECT, INSERT ON events TO catalog_writer;
+                GRANT SELECT ON events TO catalog_projector;
+                """
+        )
+    ]
+
+    /// Applies every pending migration in one transaction, under a transaction-level advisory lock, so two
+    /// processes migrating at once apply each migration exactly once (the second waits, then finds nothing
+    /// to do). Returns the versions it applied. Run it as the schema owner.
+    @discardableResult
+    public static func migrate(_ client: PostgresClient, logger: Logger = Logger(label: "migrations")) async throws -> [Int] {
+        try await client.withTransaction { tx in
+            try await tx.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
+            try await tx.query(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            )
+            let applied = Set(try await tx.query("SELECT version FROM schema_migrations").map { try $0.decode(Int.self, at: 0) })
+            var done: [Int] = []
+            for migration in all where !applied.contains(migration.version) {
+                try await tx.execute(script: migration.sql)
+                try await tx.query("INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
+                logger.info("applied migration", metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
+                done.append(migration.version)
+            }
+            return done
+        }
+    }
+
+    /// An arbitrary constant naming the catalog's migration lock.
+    static let lockKey = 7_414_208_114_009
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// `catalog-migrate`: applies the event store's pending migrations on the primary, as the schema owner.
+/// Safe to run from several places at once.
+@main
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catalog-migrate",
+        abstract: "Apply the catalog's pending schema migrations on the primary.",
+        discussion: """
+            Environment:
+              CATALOG_MIGRATOR_PRIMARY   libpq conninfo of the primary for the schema owner (used when --database is not given)
+
+            Exit codes: 0 applied or nothing to do, 2 usage, 3 cannot reach the database.
+            """
+    )
+
+    /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+
+    @Option(name: .long, help: "libpq conninfo of the primary for the schema owner (default: $CATALOG_MIGRATOR_PRIMARY).")
+    var database: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "catalog-migrate")
+        guard let conninfo = database ?? ProcessInfo.processInfo.environment["CATALOG_MIGRATOR_PRIMARY"] else {
+            throw ValidationError("give --database or set CATALOG_MIGRATOR_PRIMARY")
+        }
+        var configuration = PostgresClient.Configuration(connectionString: conninfo)
+        configuration.poolSize = 1
+        configuration.queryTimeout = .seconds(120)
+        do {
+            let client = try PostgresClient(configuration: configuration, logger: logger)
+            let applied = try await Migrations.migrate(client, logger: logger)
+            print(applied.isEmpty ? "schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+            await client.shutdown()
+        } catch let error as PostgresError where error.code == .invalidConfiguration {
+            throw ValidationError("the connection string cannot be parsed")
+        } catch let error as PostgresError where error.isUnavailable || error.code == .authenticationFailed {
+            logger.error("cannot reach the database", metadata: ["postgres.error": "\(error)"])
+            throw ExitCode(3)
+        }
+    }
+}

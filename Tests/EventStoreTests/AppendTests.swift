@@ -1,0 +1,149 @@
+import Domain
+import EventStore
+import Foundation
+import Postgres
+import Synchronization
+import Testing
+
+@Suite struct AppendTests {
+    @Test func migrationsRunByTwoProcessesAtOnceApplyEachMigrationOnce() async throws {
+        let owners = try (0..<4).map { _ in try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1) }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for owner in owners { group.addTask { try await Migrations.migrate(owner) } }
+            return try await group.reduce(into: [Int]()) { $0 += $1 }
+        }
+        #expect(applied.count == Set(applied).count)
+        let versions = try await owners[0].query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(Int.self, at: 0) }
+        #expect(versions == Migrations.all.map(\.version))
+    }
+
+    @Test func appendsSeveralEventsInOneTransactionAndReadsThemBack() async throws {
+        let store = try await writerStore()
+        let stream = UUID()
+        let first = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        #expect(first.version == 1)
+        let second = try await store.append(to: stream, expectedVersion: 1, events: [renamed("A"), renamed("B")])
+        #expect(second.events.map(\.version) == [2, 3])
+        #expect(second.events[0].token.transaction == second.events[1].token.transaction)
+        #expect(second.token > first.token)
+        let read = try await store.readStream(stream)
+        #expect(read.map(\.version) == [1, 2, 3])
+        // jsonb normalises the text; the events are the same.
+        #expect(
+            try read.map { try AlbumEvent(decoding: $0.event) } == [sampleEvent(), renamed("A"), renamed("B")].map { try AlbumEvent(decoding: $0) }
+        )
+        #expect(read.map(\.token) == first.events.map(\.token) + second.events.map(\.token))
+    }
+
+    @Test func aStaleExpectedVersionIsAConflictAndAppendsNothing() async throws {
+        let store = try await writerStore()
+        let stream = UUID()
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        for stale in [0, 2, 5] {
+            await #expect(throws: AppendError.self) {
+                try await store.append(to: stream, expectedVersion: stale, events: [renamed("x")])
+            }
+        }
+        #expect(try await store.readStream(stream).count == 1)
+    }
+
+    @Test func sixteenWritersAtTheSameExpectedVersionOneWins() async throws {
+        let store = try await writerStore(poolSize: 16)
+        let stream = UUID()
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    do {
+                        _ = try await store.append(to: stream, expectedVersion: 1, events: [renamed("writer \(writer)")])
+                        return true
+                    } catch AppendError.versionConflict {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+        #expect(try await store.readStream(stream).map(\.version) == [1, 2])
+    }
+
+    @Test func writersThatRetryOnConflictLeaveNoGapAndNoDuplicate() async throws {
+        let store = try await writerStore(poolSize: 16)
+        let stream = UUID()
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    for attempt in 0..<4 {
+                        while true {
+                            let head = try await store.readStream(stream).count
+                            do {
+                                _ = try await store.append(to: stream, expectedVersion: head, events: [renamed("\(writer)/\(attempt)")])
+                                break
+                            } catch AppendError.versionConflict {
+                                continue
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let versions = try await store.readStream(stream).map(\.version)
+        #expect(versions == Array(1...65))
+    }
+}
+
+@Suite struct IdempotencyTests {
+    @Test func aRetryWithTheSameKeyReturnsTheFirstCommandAndAppendsNothing() async throws {
+        let store = try await writerStore()
+        let key = IdempotencyKey(key: "retry-\(UUID())", requestHash: RequestFingerprint.of("body".utf8))
+        let stream = UUID()
+        let first = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent(), renamed("x")], idempotency: key)
+        do {
+            _ = try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: key)
+            Issue.record("the retry appended")
+        } catch AppendError.duplicate(let earlier) {
+            #expect(earlier.streamID == stream)
+            #expect(earlier.version == first.version)
+            #expect(earlier.token == first.token)
+            #expect(earlier.events.map(\.token) == first.events.map(\.token))
+            #expect(earlier.events.map(\.event.type) == ["AlbumCreated", "AlbumDetailsChanged"])
+        }
+        let found = try await store.command(withKey: key.key)
+        #expect(found?.events.map(\.token) == first.events.map(\.token))
+    }
+
+    @Test func theSameKeyWithAnotherBodyIsRefused() async throws {
+        let store = try await writerStore()
+        let key = "reuse-\(UUID())"
+        _ = try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: .init(key: key, requestHash: "a"))
+        await #expect(throws: AppendError.self) {
+            try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: .init(key: key, requestHash: "b"))
+        }
+        #expect(try await store.command(withKey: "never-used-\(UUID())") == nil)
+    }
+
+    @Test func fiftyConcurrentRetriesOfOneKeyAppendOnce() async throws {
+        let store = try await writerStore(poolSize: 16)
+        let key = IdempotencyKey(key: "storm-\(UUID())", requestHash: "same")
+        let streams = (0..<50).map { _ in UUID() }
+        let results = try await withThrowingTaskGroup(of: UUID.self) { group in
+            for stream in streams {
+                group.addTask {
+                    do {
+                        return try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], idempotency: key).events[0].streamID
+                    } catch AppendError.duplicate(let earlier) {
+                        return earlier.streamID
+                    }
+                }
+            }
+            return try await group.reduce(into: [UUID]()) { $0.append($1) }
+        }
+        #expect(Set(results).count == 1)
+        let owner = try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1)
+        let appended = try await owner.query("SELECT count(*) FROM events WHERE stream_id = ANY(\(streams))")[0].decode(Int.self, at: 0)
+        #expect(appended == 1)
+    }
+}

@@ -1,0 +1,139 @@
+import Domain
+import EventStore
+import Foundation
+import Postgres
+import Synchronization
+import Testing
+
+/// Reads the whole log in commit-safe order, remembering everything it saw, until told to stop.
+private final class Tailer: Sendable {
+    let seen = Mutex<[RecordedEvent]>([])
+    let polls = Atomic<Int>(0)
+    let stop = Atomic<Bool>(false)
+    let store: EventStore
+
+    init(store: EventStore) { self.store = store }
+
+    func run(from start: ConsistencyToken) async throws {
+        var cursor = start
+        while true {
+            let stopping = stop.load(ordering: .acquiring)
+            let batch = try await store.readAll(after: cursor, limit: 200)
+            if let last = batch.last { cursor = last.token }
+            seen.withLock { $0 += batch }
+            polls.add(1, ordering: .releasing)
+            if stopping && batch.isEmpty { return }
+            if batch.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        }
+    }
+
+    func waitForPolls(_ count: Int) async throws {
+        let target = polls.load(ordering: .acquiring) + count
+        while polls.load(ordering: .acquiring) < target { try await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    func tokens(of streams: Set<UUID>) -> [ConsistencyToken] {
+        seen.withLock { $0.filter { streams.contains($0.streamID) }.map(\.token) }
+    }
+}
+
+@Suite struct ReadAllTests {
+    @Test func anEventCommittedLaterWithAnEarlierTransactionIsNeverSkipped() async throws {
+        let writer = try await writerStore(poolSize: 4)
+        let tailer = Tailer(store: try await projectorStore())
+        let start = try await tailer.store.head()
+        let (held, early, late) = (UUID(), UUID(), UUID())
+        let heldInserted = Flag()
+        let release = Flag()
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await tailer.run(from: start) }
+            group.addTask {
+                // Transaction A takes its id first and commits last.
+                try await writer.client.withTransaction { tx in
+                    _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], idempotency: nil, in: tx)
+                    heldInserted.raise()
+                    while !release.isRaised { try await Task.sleep(for: .milliseconds(5)) }
+                }
+            }
+            while !heldInserted.isRaised { try await Task.sleep(for: .milliseconds(5)) }
+            _ = try await writer.append(to: early, expectedVersion: 0, events: [sampleEvent("B")])
+            _ = try await writer.append(to: late, expectedVersion: 0, events: [sampleEvent("C")])
+            try await tailer.waitForPolls(3)
+            // B and C are committed, but A (older) is not: a commit-safe reader must not have moved past A.
+            #expect(tailer.tokens(of: [held, early, late]).isEmpty)
+            release.raise()
+            while tailer.tokens(of: [held, early, late]).count < 3 { try await Task.sleep(for: .milliseconds(5)) }
+            tailer.stop.store(true, ordering: .releasing)
+            try await group.waitForAll()
+        }
+        let order = tailer.seen.withLock { $0.filter { [held, early, late].contains($0.streamID) }.map(\.streamID) }
+        #expect(order == [held, early, late])
+    }
+
+    @Test func aTailingReaderUnderConcurrentOutOfOrderCommitsSeesEveryEventOnceInTokenOrder() async throws {
+        let writer = try await writerStore(poolSize: 8)
+        let tailer = Tailer(store: try await projectorStore())
+        let start = try await tailer.store.head()
+        let appended = Shared<[ConsistencyToken]>([])
+        let streams = Shared<Set<UUID>>([])
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await tailer.run(from: start) }
+            try await withThrowingTaskGroup(of: Void.self) { writers in
+                for _ in 0..<8 {
+                    writers.addTask {
+                        for _ in 0..<15 {
+                            let stream = UUID()
+                            streams.mutate { _ = $0.insert(stream) }
+                            // Each transaction lingers a random while after taking its id, so commits land out of id order.
+                            let result = try await writer.client.withTransaction { tx in
+                                let result = try await writer.append(
+                                    to: stream,
+                                    expectedVersion: 0,
+                                    events: [sampleEvent(), renamed("x")],
+                                    idempotency: nil,
+                                    in: tx
+                                )
+                                try await tx.query("SELECT pg_sleep(\(Double.random(in: 0...0.02)))")
+                                return result
+                            }
+                            appended.mutate { $0 += result.events.map(\.token) }
+                        }
+                    }
+                }
+                try await writers.waitForAll()
+            }
+            try await tailer.waitForPolls(2)
+            tailer.stop.store(true, ordering: .releasing)
+            try await group.waitForAll()
+        }
+        let ours = tailer.tokens(of: streams.value)
+        let expected = appended.value
+        #expect(ours.count == expected.count)
+        #expect(Set(ours) == Set(expected))
+        let everything = tailer.seen.withLock { $0.map(\.token) }
+        #expect(everything == everything.sorted())
+        #expect(Set(everything).count == everything.count)
+    }
+
+    @Test func headIsTheLastCommitSafeToken() async throws {
+        let writer = try await writerStore()
+        let result = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()])
+        let head = try await (try await projectorStore()).head()
+        #expect(head >= result.token)
+    }
+}
+
+private final class Flag: Sendable {
+    private let raised = Atomic<Bool>(false)
+    func raise() { raised.store(true, ordering: .releasing) }
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
+}
+
+private final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    func mutate(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
+    var value: Value { storage.withLock { $0 } }
+}
