@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+/// `command-api`: the write side's HTTP service. Flags first, then the environment.
+@main
+struct CommandAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "command-api",
+        abstract: "The album catalog's write service: commands become events on the PostgreSQL primary.",
+        discussion: """
+            Environment (used when the flag is not given):
+              CATALOG_COMMAND_ADDR   host:port to listen on (default 127.0.0.1:8080)
+              CATALOG_PRIMARY        libpq conninfo of the primary for the writer role; may list several hosts
+              LOG_LEVEL              trace, debug, info, notice, warning, error or critical (default info)
+            """
+    )
+
+    @Option(name: .long, help: "host:port to listen on (env CATALOG_COMMAND_ADDR, default 127.0.0.1:8080).")
+    var address: String?
+
+    @Option(name: .long, help: "libpq conninfo of the primary for the writer role (env CATALOG_PRIMARY).")
+    var primary: String?
+
+    @Option(name: .long, help: "Connections to the primary at most.")
+    var poolSize: Int = 16
+
+    @Option(name: .long, help: "Seconds a statement may take before it is cancelled and the command answered 503.")
+    var queryTimeout: Int = 5
+
+    @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        guard let primary = primary ?? environment["CATALOG_PRIMARY"] else {
+            throw ValidationError("give --primary or set CATALOG_PRIMARY")
+        }
+        let (host, port) = try Self.parseAddress(address ?? environment["CATALOG_COMMAND_ADDR"] ?? "127.0.0.1:8080")
+        guard (1...1000).contains(poolSize), (1...3600).contains(queryTimeout) else {
+            throw ValidationError("--pool-size takes 1 to 1000, --query-timeout 1 to 3600")
+        }
+        var settings = CommandAPISettings(primary: primary)
+        settings.host = host
+        settings.port = port
+        settings.poolSize = poolSize
+        settings.queryTimeout = .seconds(queryTimeout)
+        let app = try buildApplication(settings, logger: Logger(label: "command-api"), registry: registry)
+        try await app.runService()
+    }
+
+    static func parseAddress(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("an address is host:port, e.g. 127.0.0.1:8080")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Domain
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// What a successful command answers with.
+struct CommandOutcome: Equatable, Sendable {
+    var albumID: AlbumID
+    var version: Int
+    var token: ConsistencyToken
+    var songID: SongID?
+}
+
+/// Runs one command: load the album's stream, let the Domain decide, append with the expected version.
+/// Without If-Match a lost race is retried against the new state, so clients never see a spurious
+/// conflict; with it, the race is the client's answer (412).
+struct CommandService: Sendable {
+    let store: EventStore
+    let metrics: CommandMetrics
+    /// Attempts before a command that keeps losing races is answered 503.
+    let maximumAttempts = 32
+
+    func handle(
+        _ command: AlbumCommand,
+        on albumID: AlbumID,
+        ifMatch: Int?,
+        idempotency: IdempotencyKey?,
+        logger: Logger
+    ) async throws -> CommandOutcome {
+        let started = ContinuousClock.now
+        do {
+            let outcome = try await run(command, on: albumID, ifMatch: ifMatch, idempotency: idempotency)
+            metrics.record(command: command.name, outcome: "ok", duration: ContinuousClock.now - started)
+            return outcome
+        } catch {
+            let problem = Self.problem(for: error, logger: logger)
+            metrics.record(command: command.name, outcome: problem.outcome, duration: ContinuousClock.now - started)
+            throw problem.problem
+        }
+    }
+
+    private func run(_ command: AlbumCommand, on albumID: AlbumID, ifMatch: Int?, idempotency: IdempotencyKey?) async throws -> CommandOutcome {
+        if let idempotency, let earlier = try await store.command(withKey: idempotency.key) {
+            guard earlier.requestHash == idempotency.requestHash else { throw Problem.idempotencyKeyReused }
+            return Self.outcome(of: earlier.events)
+        }
+        for attempt in 1...maximumAttempts {
+            let stream = try await store.readStream(albumID.uuid)
+            let album = Album.fold(id: albumID, events: try stream.map { try AlbumEvent(decoding: $0.event) })
+            if let ifMatch {
+                guard let album else { throw DomainError.albumNotFound }
+                guard album.version == ifMatch else { throw Problem.versionMismatch(current: album.version) }
+            }
+            let events = try Album.decide(command, on: album)
+            guard !events.isEmpty else {
+                // A change to the values the album already has: nothing to append.
+                return CommandOutcome(albumID: albumID, version: stream.count, token: stream.last?.token ?? .origin, songID: nil)
+            }
+            do {
+                let result = try await store.append(
+                    to: albumID.uuid,
+                    expectedVersion: stream.count,
+                    events: events.map { $0.encoded() },
+                    idempotency: idempotency
+                )
+                return Self.outcome(of: result.events)
+            } catch AppendError.versionConflict {
+                if ifMatch != nil {
+                    let current = try await store.readStream(albumID.uuid).count
+                    throw Problem.versionMismatch(current: current)
+                }
+                if attempt == maximumAttempts { break }
+            } catch AppendError.duplicate(let earlier) {
+                return Self.outcome(of: earlier.events)
+            } catch AppendError.idempotencyKeyReused {
+                throw Problem.idempotencyKeyReused
+            }
+        }
+        throw Problem.unavailable("the album is changing too fast; retry", retryAfterSeconds: 1)
+    }
+
+    private static func outcome(of events: [RecordedEvent]) -> CommandOutcome {
+        let last = events[events.count - 1]
+        var songID: SongID?
+        if let first = events.first, case .songAdded(let added)? = try? AlbumEvent(decoding: first.event) {
+            songID = added.songId
+        }
+        return CommandOutcome(albumID: AlbumID(last.streamID), version: last.version, token: last.token, songID: songID)
+    }
+
+    /// Maps every failure to the problem the client sees, and a short outcome label for metrics.
+    static func problem(for error: any Error, logger: Logger) -> (problem: Problem, outcome: String) {
+        switch error {
+        case let problem as Problem:
+            return (problem, problem.status == .preconditionFailed ? "conflict" : problem.status.code >= 500 ? "unavailable" : "rejected")
+        case let domain as DomainError:
+            switch domain {
+            case .invalid(let errors):
+                return (.invalid(errors.map { .init(field: $0.field, message: $0.message) }), "invalid")
+            case .albumNotFound: return (.albumNotFound, "not_found")
+            case .albumArchived: return (.albumArchived, "archived")
+            case .songNotFound(let id): return (.songNotFound(id.description), "not_found")
+            case .albumExists: return (Problem(.conflict, "Album exists"), "rejected")
+            }
+        case let postgres as PostgresError where postgres.isUnavailable:
+            logger.warning("primary unavailable", metadata: ["postgres.error": "\(postgres)"])
+            return (.unavailable("the primary database cannot be reached; retry shortly"), "unavailable")
+        default:
+            logger.error("command failed", metadata: ["error": "\(String(describing: type(of: error))): \(error)"])
+            return (Problem(.internalServerError, "Internal error", detail: "the command was not applied"), "error")
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+extension HTTPField.Name {
+    static let requestID = Self("Request-Id")!
+    static let consistencyToken = Self("Consistency-Token")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+}
+
+/// Every response carries `Request-Id`: the client's own when it sent a sensible one, else a new one.
+/// The id is also on every log line of the request.
+struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let id = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
+        var context = context
+        context.logger[metadataKey: "request.id"] = .string(id)
+        var response = try await next(request, context)
+        response.headers[.requestID] = id
+        return response
+    }
+
+    private static func acceptable(_ id: String) -> String? {
+        guard (1...200).contains(id.utf8.count), id.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return nil }
+        return id
+    }
+}
+
+/// Turns every error into an RFC 9457 response, so that nothing, not Hummingbird's own 404 nor an
+/// unexpected failure, reaches the client in another shape; and records request metrics.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: CommandMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch let problem as Problem {
+            response = try problem.response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            response = try Problem(status, status.reasonPhrase.isEmpty ? "Error" : status.reasonPhrase).response(from: request, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error.type": "\(String(describing: type(of: error)))"])
+            response = try Problem(.internalServerError, "Internal error").response(from: request, context: context)
+        }
+        let route = context.endpointPath ?? "unmatched"
+        metrics.recordRequest(method: request.method.rawValue, route: route, status: response.status.code, duration: ContinuousClock.now - started)
+        return response
+    }
+}

@@ -1,0 +1,72 @@
+import ClusterHarness
+import Domain
+import EventStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Postgres
+
+@testable import CommandAPI
+
+/// A parsed response: status, headers and the JSON body.
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let text: String
+
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+    var version: Int? { json["version"] as? Int }
+    var id: String? { json["id"] as? String }
+    var token: ConsistencyToken? { headers[HTTPField.Name("Consistency-Token")!].flatMap(ConsistencyToken.init) }
+    var problemFields: [String] { (json["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } ?? [] }
+}
+
+extension TestClientProtocol {
+    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
+        var headers = headers
+        if json != nil && headers[.contentType] == nil { headers[.contentType] = "application/json" }
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) { response in
+            Reply(status: response.status, headers: response.headers, text: String(buffer: response.body))
+        }
+    }
+}
+
+func migrate() async throws {
+    var configuration = PostgresClient.Configuration(connectionString: try Cluster.value("CATALOG_MIGRATOR_PRIMARY"))
+    configuration.poolSize = 1
+    try await Migrations.migrate(try PostgresClient(configuration: configuration))
+}
+
+/// Runs `body` against the service built exactly as `command-api` builds it, on the main cluster.
+func withCommandAPI<Value: Sendable>(
+    primary: String? = nil,
+    queryTimeout: Duration = .seconds(5),
+    _ body: @Sendable (any TestClientProtocol) async throws -> Value
+) async throws -> Value {
+    try await migrate()
+    var settings = CommandAPISettings(primary: try primary ?? Cluster.value("CATALOG_PRIMARY"))
+    settings.poolSize = 16
+    settings.queryTimeout = queryTimeout
+    settings.connectTimeout = .seconds(2)
+    let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
+    return try await app.test(.router, body)
+}
+
+let kindOfBlue =
+    #"{"title":"Kind of Blue","artist":"Miles Davis","releaseYear":1959,"songs":[{"title":"So What","durationSeconds":562},{"title":"Freddie Freeloader"}]}"#
+
+/// The album's song ids in track order, folded from its events by the Domain.
+func songIDs(_ albumID: String) async throws -> [String] {
+    let client = try PostgresClient(configuration: .init(connectionString: try Cluster.value("CATALOG_PRIMARY")))
+    let id = AlbumID(UUID(uuidString: albumID)!)
+    let events = try await EventStore(client: client).readStream(id.uuid).map { try AlbumEvent(decoding: $0.event) }
+    return Album.fold(id: id, events: events)?.songs.map(\.id.description) ?? []
+}
+
+func streamVersions(_ albumID: String) async throws -> [Int] {
+    let client = try PostgresClient(configuration: .init(connectionString: try Cluster.value("CATALOG_PRIMARY")))
+    return try await EventStore(client: client).readStream(UUID(uuidString: albumID)!).map(\.version)
+}
