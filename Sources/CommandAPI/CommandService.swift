@@ -46,7 +46,9 @@ struct CommandService: Sendable {
             return Self.outcome(of: earlier.events)
         }
         for attempt in 1...maximumAttempts {
-            let stream = try await store.readStream(albumID.uuid)
+            // A new album's id was just made, so its stream is empty: no need to read it (unless a retry must).
+            let isFirstCreate: Bool = if case .create = command, attempt == 1 { true } else { false }
+            let stream = isFirstCreate ? [] : try await store.readStream(albumID.uuid)
             let album = Album.fold(id: albumID, events: try stream.map { try AlbumEvent(decoding: $0.event) })
             if let ifMatch {
                 guard let album else { throw DomainError.albumNotFound }

@@ -7,8 +7,8 @@ import Glibc
 /// Runs a program to completion and returns its exit status and combined output. A small posix_spawn
 /// wrapper: Foundation's Process on Linux can miss the exit of a child whose own children live on
 /// (the cluster script leaves PostgreSQL and Redis running).
-enum ChildProcess {
-    static func run(_ path: String, arguments: [String], environment: [String]) throws -> (status: Int32, output: String) {
+public enum ChildProcess {
+    public static func run(_ path: String, arguments: [String], environment: [String]) throws -> (status: Int32, output: String) {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw HarnessError("pipe failed: errno \(errno)") }
         // Neither end may leak into the child beyond its stdout and stderr, or daemons it starts would hold it open.

@@ -1,3 +1,4 @@
+import ClusterHarness
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -166,5 +167,20 @@ import Testing
             }
             #expect(paths.count == routeTable.count)
         }
+    }
+}
+
+@Suite struct OpenAPIValidityTests {
+    /// The document is checked by openapi-spec-validator (from PyPI, installed by scripts/install-deps).
+    @Test func theDocumentIsValidOpenAPI31() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("command-api-\(UUID()).json")
+        try Data(OpenAPIDocument.json.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try ChildProcess.run(
+            "/usr/bin/env",
+            arguments: ["python3", "-m", "openapi_spec_validator", file.path],
+            environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        )
+        #expect(result.status == 0, "\(result.output)")
     }
 }

@@ -16,7 +16,8 @@ private final class Tailer: Sendable {
 
     func run(from start: ConsistencyToken) async throws {
         var cursor = start
-        while true {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
             let stopping = stop.load(ordering: .acquiring)
             let batch = try await store.readAll(after: cursor, limit: 200)
             if let last = batch.last { cursor = last.token }
@@ -29,7 +30,8 @@ private final class Tailer: Sendable {
 
     func waitForPolls(_ count: Int) async throws {
         let target = polls.load(ordering: .acquiring) + count
-        while polls.load(ordering: .acquiring) < target { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while polls.load(ordering: .acquiring) < target && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
     }
 
     func tokens(of streams: Set<UUID>) -> [ConsistencyToken] {
@@ -53,17 +55,22 @@ private final class Tailer: Sendable {
                 try await writer.client.withTransaction { tx in
                     _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], idempotency: nil, in: tx)
                     heldInserted.raise()
-                    while !release.isRaised { try await Task.sleep(for: .milliseconds(5)) }
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while !release.isRaised && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                 }
             }
-            while !heldInserted.isRaised { try await Task.sleep(for: .milliseconds(5)) }
+            let inserted = ContinuousClock.now + .seconds(30)
+            while !heldInserted.isRaised && ContinuousClock.now < inserted { try await Task.sleep(for: .milliseconds(5)) }
             _ = try await writer.append(to: early, expectedVersion: 0, events: [sampleEvent("B")])
             _ = try await writer.append(to: late, expectedVersion: 0, events: [sampleEvent("C")])
             try await tailer.waitForPolls(3)
             // B and C are committed, but A (older) is not: a commit-safe reader must not have moved past A.
             #expect(tailer.tokens(of: [held, early, late]).isEmpty)
             release.raise()
-            while tailer.tokens(of: [held, early, late]).count < 3 { try await Task.sleep(for: .milliseconds(5)) }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while tailer.tokens(of: [held, early, late]).count < 3 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             tailer.stop.store(true, ordering: .releasing)
             try await group.waitForAll()
         }
