@@ -160,7 +160,8 @@ public struct EventStore: Sendable {
             FROM events
             WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
               AND txid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY txid, position
+            -- Qualified: a bare "txid" would name the text output column and sort 99999 after 100000.
+            ORDER BY events.txid, events.position
             LIMIT \(limit)
             """
         ).map(Self.recordedEvent)
@@ -172,7 +173,7 @@ public struct EventStore: Sendable {
             """
             SELECT txid::text, position FROM events
             WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY txid DESC, position DESC LIMIT 1
+            ORDER BY events.txid DESC, events.position DESC LIMIT 1
             """
         )
         guard let row = rows.first else { return .origin }

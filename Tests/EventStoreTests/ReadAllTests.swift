@@ -144,3 +144,29 @@ private final class Shared<Value: Sendable>: Sendable {
     func mutate(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
     var value: Value { storage.withLock { $0 } }
 }
+
+@Suite struct CommitOrderTests {
+    /// Transaction ids must sort as numbers, not as text ("99" after "100"). A temporary `events` table
+    /// in the owner's single session shadows the real one, so the store's own queries run on rows whose
+    /// transaction ids straddle a digit boundary.
+    @Test func transactionIdsSortAsNumbers() async throws {
+        _ = try await writerStore()
+        let owner = try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1)
+        try await owner.query("CREATE TEMP TABLE events (LIKE public.events INCLUDING ALL)")
+        let stream = UUID()
+        for (version, txid) in [(1, "99"), (2, "100"), (3, "1000")] {
+            try await owner.query(
+                """
+                INSERT INTO events (txid, stream_id, version, type, schema_version, data)
+                VALUES (\(txid)::xid8, \(stream), \(version), 'AlbumCreated', 2, '{}')
+                """
+            )
+        }
+        let store = EventStore(client: owner)
+        let read = try await store.readAll(after: .origin, limit: 10)
+        #expect(read.map(\.token.transaction) == [99, 100, 1000])
+        #expect(try await store.readAll(after: read[0].token, limit: 10).map(\.version) == [2, 3])
+        #expect(try await store.head().transaction == 1000)
+        try await owner.query("DROP TABLE pg_temp.events")
+    }
+}
