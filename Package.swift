@@ -80,6 +80,7 @@ let package = Package(
             dependencies: [
                 "CommandAPI", "ClusterHarness",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
