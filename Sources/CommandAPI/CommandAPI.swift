@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 
 /// `command-api`: the write side's HTTP service. Flags first, then the environment.
@@ -70,6 +72,8 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).
     static func main() async {
+        // Swift concurrency's jobs run on NIO's event loops, saving a thread switch on every request's I/O.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
