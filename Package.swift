@@ -55,10 +55,12 @@ let package = Package(
             dependencies: ["Domain", "Postgres", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ClusterHarness"]),
+        // What the command-line executables share: argument parsing with the catalog's exit codes.
+        .target(name: "CatalogCLI", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "MigrateTool",
             dependencies: [
-                "EventStore", "Postgres",
+                "CatalogCLI", "EventStore", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "Domain", "EventStore", "Postgres",
+                "CatalogCLI", "Domain", "EventStore", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CatalogCLI
 import Foundation
 import Hummingbird
 import Logging
@@ -74,19 +75,6 @@ struct CommandAPICommand: AsyncParsableCommand {
     static func main() async {
         // Swift concurrency's jobs run on NIO's event loops, saving a thread switch on every request's I/O.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
+        await parseAndRun()
     }
 }

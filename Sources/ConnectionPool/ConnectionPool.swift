@@ -96,6 +96,16 @@ public final class ConnectionPool<Connection: Sendable>: Sendable {
         for continuation in failed { continuation.resume(throwing: PoolError.shutDown) }
     }
 
+    /// Shuts the pool down, waits for every lent connection to come back (in-flight work finishes), then
+    /// closes each connection with `close`.
+    public func drain(closingEachWith close: (Connection) async -> Void) async {
+        shutdown()
+        while statistics.leased > 0 {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for connection in connections { await close(connection) }
+    }
+
     /// The slots nobody holds now; after `shutdown()` they can be closed safely.
     public var idleSlots: [Int] {
         state.withLock { $0.machine.idleSlots }

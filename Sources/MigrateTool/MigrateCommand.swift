@@ -1,4 +1,5 @@
 import ArgumentParser
+import CatalogCLI
 import EventStore
 import Foundation
 import Logging
@@ -21,20 +22,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).
     static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
+        await parseAndRun()
     }
 
     @Option(name: .long, help: "libpq conninfo of the primary for the schema owner (default: $CATALOG_MIGRATOR_PRIMARY).")

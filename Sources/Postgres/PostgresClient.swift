@@ -64,11 +64,7 @@ public final class PostgresClient: Sendable, Service {
 
     /// Refuses new work, waits for leased connections to come back, and closes them all.
     public func shutdown() async {
-        pool.shutdown()
-        while pool.statistics.leased > 0 {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        for connection in pool.connections { await connection.close() }
+        await pool.drain { await $0.close() }
     }
 
     public var poolStatistics: PoolStateMachine.Statistics { pool.statistics }
