@@ -28,8 +28,10 @@ let package = Package(
         .target(name: "Domain"),
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),
 
-        // Pool state machine and the blocking-call executor that both database clients share.
-        .target(name: "ConnectionPool"),
+        // Linux's epoll, which Glibc's Swift module leaves out.
+        .systemLibrary(name: "CEpoll"),
+        // Pool state machine, the pool, and the socket waiter that both database clients share.
+        .target(name: "ConnectionPool", dependencies: ["CEpoll"]),
         .target(
             name: "Postgres",
             dependencies: [

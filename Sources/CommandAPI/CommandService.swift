@@ -85,7 +85,7 @@ struct CommandService: Sendable {
     private static func outcome(of events: [RecordedEvent]) -> CommandOutcome {
         let last = events[events.count - 1]
         var songID: SongID?
-        if let first = events.first, case .songAdded(let added)? = try? AlbumEvent(decoding: first.event) {
+        if let first = events.first, first.event.type == "SongAdded", case .songAdded(let added)? = try? AlbumEvent(decoding: first.event) {
             songID = added.songId
         }
         return CommandOutcome(albumID: AlbumID(last.streamID), version: last.version, token: last.token, songID: songID)

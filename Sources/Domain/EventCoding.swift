@@ -67,14 +67,18 @@ extension AlbumEvent {
             throw EventDecodingError(type: stored.type, schemaVersion: stored.schemaVersion, reason: "unknown schema version")
         }
         do {
-            var json = try JSONSerialization.jsonObject(with: stored.data)
-            for version in stored.schemaVersion..<current {
-                guard let upcast = Upcasters.all["\(stored.type)/\(version)"] else {
-                    throw EventDecodingError(type: stored.type, schemaVersion: version, reason: "no upcaster to v\(version + 1)")
+            var data = stored.data
+            if stored.schemaVersion < current {
+                // Only older payloads take the detour through JSONSerialization that upcasting needs.
+                var json = try JSONSerialization.jsonObject(with: stored.data)
+                for version in stored.schemaVersion..<current {
+                    guard let upcast = Upcasters.all["\(stored.type)/\(version)"] else {
+                        throw EventDecodingError(type: stored.type, schemaVersion: version, reason: "no upcaster to v\(version + 1)")
+                    }
+                    json = try upcast(json)
                 }
-                json = try upcast(json)
+                data = try JSONSerialization.data(withJSONObject: json, options: [.fragmentsAllowed])
             }
-            let data = try JSONSerialization.data(withJSONObject: json, options: [.fragmentsAllowed])
             let decoder = JSONDecoder()
             switch stored.type {
             case "AlbumCreated": self = .created(try decoder.decode(AlbumCreated.self, from: data))

@@ -3,20 +3,29 @@ import ConnectionPool
 import Foundation
 import Logging
 
-/// One libpq connection. Every libpq call runs on the connection's own serial queue (its executor), never
-/// on Swift's cooperative threads. It connects lazily and reconnects after the server went away, so a
-/// pooled connection heals itself once the server is back.
+/// One libpq connection, in non-blocking mode. Statements are sent and results read on the calling task
+/// (those libpq calls never block); waiting for the socket suspends on the shared `SocketWaiter`, so no
+/// thread is held per connection. Connecting, which libpq does with blocking calls, runs on a dispatch
+/// queue of its own. It connects lazily and reconnects after the server went away, so a pooled
+/// connection heals itself once the server is back.
 public actor PostgresConnection {
-    private nonisolated let executor: SerialQueueExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-
+    private let connectQueue: DispatchQueue
     private let settings: ConnectionSettings
     private let logger: Logger
     private var connection: OpaquePointer?
     private var currentLease: UInt64 = 0
+    /// Statements with binds are prepared once per connection and then only bound and executed, which
+    /// spares the server a parse and a plan on every call. Keyed by SQL text and bind types.
+    private var prepared: [PreparedKey: String] = [:]
+    private static let maximumPrepared = 512
+
+    private struct PreparedKey: Hashable {
+        var sql: String
+        var types: [UInt32]
+    }
 
     init(settings: ConnectionSettings, label: String, logger: Logger) {
-        self.executor = SerialQueueExecutor(label: label)
+        self.connectQueue = DispatchQueue(label: label)
         self.settings = settings
         self.logger = logger
     }
@@ -28,17 +37,22 @@ public actor PostgresConnection {
     /// Runs one statement over the extended protocol: the SQL text and each bind travel separately.
     /// `lease` identifies the caller's checkout; the first statement of a new lease checks that the
     /// connection is alive and not left inside someone else's transaction.
-    func execute(_ query: PostgresQuery, lease: UInt64, isRetry: Bool = false) throws(PostgresError) -> PostgresRows {
+    func execute(_ query: PostgresQuery, lease: UInt64, isRetry: Bool = false) async throws(PostgresError) -> PostgresRows {
         let isFirstOfLease = lease != currentLease
         if isFirstOfLease {
             currentLease = lease
             dropIfUnusable()
         }
         let binds = try CBinds(query.binds)
-        let deadline = Deadline(after: settings.queryTimeout + .seconds(1))
-        let connection = try connected()
+        let deadline = ContinuousClock.now + settings.queryTimeout + .seconds(1)
+        let connection = try await connected()
+        let statement = query.binds.isEmpty ? nil : try await preparedName(for: query, on: connection, deadline: deadline)
         let sent = binds.withArrays { types, values, lengths, formats in
-            PQsendQueryParams(connection, query.sql, Int32(query.binds.count), types, values, lengths, formats, 0)
+            if let statement {
+                PQsendQueryPrepared(connection, statement, Int32(query.binds.count), values, lengths, formats, 0)
+            } else {
+                PQsendQueryParams(connection, query.sql, Int32(query.binds.count), types, values, lengths, formats, 0)
+            }
         }
         guard sent == 1 else {
             // Nothing reached the server, so the statement did not run; a fresh lease may reconnect and retry once.
@@ -46,45 +60,104 @@ public actor PostgresConnection {
             close()
             if isFirstOfLease && !isRetry {
                 currentLease = 0
-                return try execute(query, lease: lease, isRetry: true)
+                return try await execute(query, lease: lease, isRetry: true)
             }
             throw error
         }
-        return try collect(connection, deadline: deadline)
+        let outcome: Result<PostgresRows, PostgresError>
+        do {
+            outcome = .success(try await collect(connection, deadline: deadline))
+        } catch {
+            outcome = .failure(error)
+        }
+        if case .failure(let error) = outcome, statement != nil, error.sqlState == "0A000" || error.sqlState == "26000" {
+            // "cached plan must not change result type" after a schema change, or a statement the server
+            // no longer knows: prepare afresh next time.
+            prepared.removeAll()
+            _ = try? await run("DEALLOCATE ALL", on: connection, deadline: deadline)
+            // Outside a transaction the refused statement did not run, so running it again is safe.
+            if !isRetry && self.connection != nil && PQtransactionStatus(connection) == PQTRANS_IDLE {
+                return try await execute(query, lease: lease, isRetry: true)
+            }
+        }
+        return try outcome.get()
     }
 
-    /// Runs SQL text that may hold several statements (simple protocol, no binds). For migrations.
-    func executeScript(_ sql: String, lease: UInt64) throws(PostgresError) {
-        if lease != currentLease {
-            currentLease = lease
-            dropIfUnusable()
+    /// The name of the statement prepared for this query on this connection, preparing it first if needed.
+    private func preparedName(
+        for query: PostgresQuery,
+        on connection: OpaquePointer,
+        deadline: ContinuousClock.Instant
+    ) async throws(PostgresError) -> String {
+        let key = PreparedKey(sql: query.sql, types: query.binds.map(\.oid))
+        if let name = prepared[key] { return name }
+        if prepared.count >= Self.maximumPrepared {
+            try await run("DEALLOCATE ALL", on: connection, deadline: deadline)
+            prepared.removeAll()
         }
-        let deadline = Deadline(after: settings.queryTimeout + .seconds(1))
-        let connection = try connected()
+        let name = "catalog_\(prepared.count + 1)"
+        let types = key.types
+        let sent = types.withUnsafeBufferPointer { PQsendPrepare(connection, name, query.sql, Int32(types.count), $0.baseAddress) }
+        guard sent == 1 else {
+            let error = connectionError(connection, code: .connectionLost)
+            close()
+            throw error
+        }
+        _ = try await collect(connection, deadline: deadline)
+        prepared[key] = name
+        return name
+    }
+
+    private func run(_ sql: String, on connection: OpaquePointer, deadline: ContinuousClock.Instant) async throws(PostgresError) {
         guard PQsendQuery(connection, sql) == 1 else {
             let error = connectionError(connection, code: .connectionLost)
             close()
             throw error
         }
-        _ = try collect(connection, deadline: deadline)
+        _ = try await collect(connection, deadline: deadline)
+    }
+
+    /// Runs SQL text that may hold several statements (simple protocol, no binds). For migrations.
+    func executeScript(_ sql: String, lease: UInt64) async throws(PostgresError) {
+        if lease != currentLease {
+            currentLease = lease
+            dropIfUnusable()
+        }
+        let deadline = ContinuousClock.now + settings.queryTimeout + .seconds(1)
+        let connection = try await connected()
+        guard PQsendQuery(connection, sql) == 1 else {
+            let error = connectionError(connection, code: .connectionLost)
+            close()
+            throw error
+        }
+        _ = try await collect(connection, deadline: deadline)
     }
 
     /// Closes the server connection; the next statement opens a new one.
     func close() {
         if let connection {
+            SocketWaiter.shared.forget(PQsocket(connection))
             PQfinish(connection)
             self.connection = nil
         }
+        prepared.removeAll()
     }
 
     var isConnected: Bool { connection != nil }
 
     // MARK: - connecting
 
-    private func connected() throws(PostgresError) -> OpaquePointer {
+    private func connected() async throws(PostgresError) -> OpaquePointer {
         if let connection { return connection }
         let started = ContinuousClock.now
-        guard let connection = settings.withCParameters({ PQconnectdbParams($0, $1, 0) }) else {
+        let settings = self.settings
+        // PQconnectdbParams blocks (DNS, TCP, TLS, authentication, per-host connect_timeout): off the pool.
+        let made = await withCheckedContinuation { continuation in
+            connectQueue.async {
+                continuation.resume(returning: NewConnection(pointer: settings.withCParameters { PQconnectdbParams($0, $1, 0) }))
+            }
+        }
+        guard let connection = made.pointer else {
             throw PostgresError(code: .connectionFailed, message: "out of memory")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
@@ -139,13 +212,13 @@ public actor PostgresConnection {
 
     // MARK: - results
 
-    private func collect(_ connection: OpaquePointer, deadline: Deadline) throws(PostgresError) -> PostgresRows {
-        try flush(connection, deadline: deadline)
+    private func collect(_ connection: OpaquePointer, deadline: ContinuousClock.Instant) async throws(PostgresError) -> PostgresRows {
+        try await flush(connection, deadline: deadline)
         var rows: PostgresRows?
         var failure: PostgresError?
         while true {
             while PQisBusy(connection) == 1 {
-                try wait(connection, for: Int16(POLLIN), deadline: deadline)
+                try await wait(connection, for: .read, deadline: deadline)
                 guard PQconsumeInput(connection) == 1 else {
                     let error = connectionError(connection, code: .connectionLost)
                     close()
@@ -173,10 +246,10 @@ public actor PostgresConnection {
         return rows ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")
     }
 
-    private func flush(_ connection: OpaquePointer, deadline: Deadline) throws(PostgresError) {
+    private func flush(_ connection: OpaquePointer, deadline: ContinuousClock.Instant) async throws(PostgresError) {
         var pending = PQflush(connection)
         while pending == 1 {
-            try wait(connection, for: Int16(POLLOUT | POLLIN), deadline: deadline)
+            try await wait(connection, for: .readOrWrite, deadline: deadline)
             pending = PQconsumeInput(connection) == 1 ? PQflush(connection) : -1
         }
         if pending != 0 {
@@ -188,20 +261,13 @@ public actor PostgresConnection {
 
     /// Waits for the socket within the deadline; past it the connection is closed, since the server's
     /// state is then unknown.
-    private func wait(_ connection: OpaquePointer, for events: Int16, deadline: Deadline) throws(PostgresError) {
-        while true {
-            let remaining = deadline.remainingMilliseconds
-            guard remaining > 0 else {
-                close()
-                throw PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")
-            }
-            var descriptor = pollfd(fd: PQsocket(connection), events: events, revents: 0)
-            let ready = poll(&descriptor, 1, Int32(min(remaining, 1000)))
-            if ready > 0 { return }
-            if ready < 0 && errno != EINTR {
-                close()
-                throw PostgresError(code: .connectionLost, message: "poll failed: errno \(errno)")
-            }
+    private func wait(_ connection: OpaquePointer, for interest: SocketWaiter.Interest, deadline: ContinuousClock.Instant) async throws(PostgresError)
+    {
+        guard ContinuousClock.now < deadline,
+            await SocketWaiter.shared.wait(PQsocket(connection), for: interest, until: deadline) == .ready
+        else {
+            close()
+            throw PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")
         }
     }
 
@@ -295,13 +361,10 @@ private struct CBinds {
     }
 }
 
-struct Deadline {
-    private let end: ContinuousClock.Instant
-    init(after duration: Duration) { end = .now + duration }
-    var remainingMilliseconds: Int64 {
-        let remaining = end - .now
-        return remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
-    }
+/// A new libpq connection handed from the connecting queue to the actor. Sendable because exactly one
+/// side holds it at a time: the queue gives it up when it resumes the actor.
+private struct NewConnection: @unchecked Sendable {
+    let pointer: OpaquePointer?
 }
 
 extension Duration {

@@ -111,6 +111,20 @@ import Testing
         }
     }
 
+    @Test func aPreparedStatementSurvivesAChangeOfTheTablesShape() async throws {
+        let client = try ownerClient(poolSize: 1)
+        try await withScratchTable(client, columns: "id int, title text") { (table: String) async throws in
+            try await client.query("INSERT INTO \(unsafeSQL: table) VALUES (1, 'a')")
+            for _ in 0..<3 {
+                #expect(try await client.scalar("SELECT title FROM \(unsafeSQL: table) WHERE id = \(1)", as: String.self) == "a")
+            }
+            try await client.query("ALTER TABLE \(unsafeSQL: table) ALTER COLUMN title TYPE varchar(10)")
+            try await client.query("ALTER TABLE \(unsafeSQL: table) ADD COLUMN extra int")
+            // The server refuses the old plan; outside a transaction the client prepares it again and retries.
+            #expect(try await client.scalar("SELECT title FROM \(unsafeSQL: table) WHERE id = \(1)", as: String.self) == "a")
+        }
+    }
+
     @Test func aConnectionTerminatedByTheServerIsReplacedTransparently() async throws {
         let client = try ownerClient(poolSize: 1)
         let admin = try PostgresClient(configuration: .init(connectionString: try Cluster.admin("primary")))

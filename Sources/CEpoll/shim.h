@@ -1,0 +1,4 @@
+#ifndef CEPOLL_SHIM_H
+#define CEPOLL_SHIM_H
+#include <sys/epoll.h>
+#endif
