@@ -46,7 +46,15 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try Problem(.internalServerError, "Internal error").response(from: request, context: context)
         }
         let route = context.endpointPath ?? "unmatched"
-        metrics.recordRequest(method: request.method.rawValue, route: route, status: response.status.code, duration: ContinuousClock.now - started)
+        let elapsed = ContinuousClock.now - started
+        metrics.recordRequest(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
+        context.logger.debug(
+            "request",
+            metadata: [
+                "http.method": "\(request.method.rawValue)", "http.route": "\(route)", "http.status": "\(response.status.code)",
+                "http.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            ]
+        )
         return response
     }
 }
