@@ -89,7 +89,7 @@ import Testing
 
 @Suite struct PromotionTests {
     @Test func afterPromotionTheOtherReplicaFollowsAndTheOldPrimaryRejoins() async throws {
-        let cluster = try await ScratchCluster(name: "cluster-promote", postgresPort: 56470, redisPort: 57383, replicas: 2)
+        let cluster = try await ScratchCluster(name: "cluster-promote", postgresPort: 25570, redisPort: 26383, replicas: 2)
         func client(_ node: String) throws -> PostgresClient {
             try PostgresClient(configuration: .init(connectionString: try cluster.admin(node)))
         }

@@ -12,7 +12,7 @@ import Testing
 
 @Suite struct PrimaryOutageTests {
     @Test func commandsGet503WithRetryAfterWhileThePrimaryIsDownAndSucceedAfterItsBack() async throws {
-        let cluster = try await ScratchCluster(name: "command-outage", postgresPort: 56480, redisPort: 57384, replicas: 0)
+        let cluster = try await ScratchCluster(name: "command-outage", postgresPort: 25580, redisPort: 26384, replicas: 0)
         var owner = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
         owner.poolSize = 1
         try await Migrations.migrate(try PostgresClient(configuration: owner))

@@ -6,7 +6,7 @@ import Testing
 /// Stops, starts and promotes nodes of scratch clusters of their own, never the main one.
 @Suite(.serialized) struct FaultTests {
     @Test func callsFailFastWhileThePrimaryIsDownAndRecoverInTheSameProcess() async throws {
-        let cluster = try await ScratchCluster(name: "postgres-restart", postgresPort: 56440, redisPort: 57380, replicas: 0)
+        let cluster = try await ScratchCluster(name: "postgres-restart", postgresPort: 25540, redisPort: 26380, replicas: 0)
 
         var configuration = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
         configuration.poolSize = 2
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func aMultiHostClientWritesToThePromotedReplica() async throws {
-        let cluster = try await ScratchCluster(name: "postgres-failover", postgresPort: 56450, redisPort: 57381, replicas: 1)
+        let cluster = try await ScratchCluster(name: "postgres-failover", postgresPort: 25550, redisPort: 26381, replicas: 1)
 
         var configuration = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
         configuration.poolSize = 2
@@ -38,13 +38,13 @@ import Testing
         let client = try PostgresClient(configuration: configuration)
         try await client.query("CREATE TABLE failover (value text)")
         try await client.query("INSERT INTO failover VALUES (\("before"))")
-        #expect(try await client.scalar("SELECT inet_server_port()", as: Int.self) == 56450)
+        #expect(try await client.scalar("SELECT inet_server_port()", as: Int.self) == 25550)
 
         try await cluster.run("stop", "primary")
         try await cluster.run("promote", "replica1")
 
         try await client.query("INSERT INTO failover VALUES (\("after"))")
-        #expect(try await client.scalar("SELECT inet_server_port()", as: Int.self) == 56451)
+        #expect(try await client.scalar("SELECT inet_server_port()", as: Int.self) == 25551)
         #expect(try await client.scalar("SELECT pg_is_in_recovery()", as: Bool.self) == false)
         let values = try await client.query("SELECT value FROM failover ORDER BY value").map { try $0.decode(String.self, at: 0) }
         #expect(values == ["after", "before"])

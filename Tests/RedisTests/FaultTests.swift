@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct RedisFaultTests {
     @Test func callsFailFastWhileRedisIsDownAndRecoverInTheSameProcess() async throws {
-        let cluster = try await ScratchCluster(name: "redis-restart", postgresPort: 56460, redisPort: 57382, replicas: 0)
+        let cluster = try await ScratchCluster(name: "redis-restart", postgresPort: 25560, redisPort: 26382, replicas: 0)
         var configuration = try RedisClient.Configuration(url: try cluster.value("CATALOG_REDIS"))
         configuration.poolSize = 2
         let redis = try RedisClient(configuration: configuration)
