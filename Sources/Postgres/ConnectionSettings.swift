@@ -7,9 +7,6 @@ struct ConnectionSettings: Sendable {
     private(set) var values: [String] = []
     let queryTimeout: Duration
 
-    /// How many hosts the connection string lists (each may take up to the connect timeout).
-    let hostCount: Int
-
     init(connectionString: String, connectTimeout: Duration, queryTimeout: Duration, applicationName: String) throws(PostgresError) {
         self.queryTimeout = queryTimeout
         var parsed: [(String, String)] = []
@@ -48,7 +45,6 @@ struct ConnectionSettings: Sendable {
         }
         self.keywords = merged.map(\.0)
         self.values = merged.map(\.1)
-        self.hostCount = max(1, (value("host") ?? value("hostaddr") ?? "").split(separator: ",").count)
     }
 
     /// Calls `body` with NULL-terminated C arrays of keywords and values, as PQconnectdbParams takes them.
