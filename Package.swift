@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "catalog-migrate", targets: ["MigrateTool"]),
         .executable(name: "command-api", targets: ["CommandAPI"]),
+        .executable(name: "projections", targets: ["ProjectionsTool"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Redis", targets: ["Redis"]),
     ],
@@ -65,6 +66,26 @@ let package = Package(
                 "CatalogCLI", "EventStore", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Read models built from the event log: the projector engine, checkpoints, leadership, replay, verify.
+        .target(
+            name: "Projections",
+            dependencies: [
+                "Domain", "EventStore", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClusterHarness"]),
+        .executableTarget(
+            name: "ProjectionsTool",
+            dependencies: [
+                "CatalogCLI", "Postgres", "Projections",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 

@@ -34,6 +34,17 @@ public struct Album: Equatable, Sendable {
         self.version = 1
     }
 
+    /// Restores an album from a snapshot of its state, e.g. a read model row, to fold further events onto.
+    public init(id: AlbumID, title: String, artist: String, releaseYear: Int?, songs: [Song], isArchived: Bool, version: Int) {
+        self.id = id
+        self.title = title
+        self.artist = artist
+        self.releaseYear = releaseYear
+        self.songs = songs
+        self.isArchived = isArchived
+        self.version = version
+    }
+
     public mutating func apply(_ event: AlbumEvent) {
         version += 1
         switch event {

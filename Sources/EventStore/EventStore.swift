@@ -154,11 +154,23 @@ public struct EventStore: Sendable {
     /// Up to `limit` events after `token`, in commit-safe order: only transactions below the oldest one
     /// still running are read, so no event can later appear behind one already returned.
     public func readAll(after token: ConsistencyToken, limit: Int) async throws -> [RecordedEvent] {
-        try await client.query(
+        try await client.withConnection { try await readAll(after: token, upTo: nil, limit: limit, in: $0) }
+    }
+
+    /// The same inside a caller's session or transaction, optionally stopping at `end` (inclusive).
+    public func readAll(
+        after token: ConsistencyToken,
+        upTo end: ConsistencyToken?,
+        limit: Int,
+        in session: PostgresSession
+    ) async throws -> [RecordedEvent] {
+        let end = end ?? ConsistencyToken(transaction: UInt64(Int64.max), position: Int64.max)
+        return try await session.query(
             """
             SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
             FROM events
             WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
+              AND (txid, position) <= (\(String(end.transaction))::xid8, \(Int(end.position)))
               AND txid < pg_snapshot_xmin(pg_current_snapshot())
             -- Qualified: a bare "txid" would name the text output column and sort 99999 after 100000.
             ORDER BY events.txid, events.position
@@ -167,9 +179,25 @@ public struct EventStore: Sendable {
         ).map(Self.recordedEvent)
     }
 
+    /// Whether a commit-safe reader would find any event after `token` now: a cheap probe before a batch.
+    public func hasEvents(after token: ConsistencyToken, in session: PostgresSession) async throws -> Bool {
+        let rows = try await session.query(
+            """
+            SELECT EXISTS (SELECT FROM events
+                           WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
+                             AND txid < pg_snapshot_xmin(pg_current_snapshot()))
+            """
+        )
+        return try rows.first?.decode(Bool.self, at: 0) ?? false
+    }
+
     /// The token of the last event a commit-safe reader can see now.
     public func head() async throws -> ConsistencyToken {
-        let rows = try await client.query(
+        try await client.withConnection { try await head(in: $0) }
+    }
+
+    public func head(in session: PostgresSession) async throws -> ConsistencyToken {
+        let rows = try await session.query(
             """
             SELECT txid::text, position FROM events
             WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -195,13 +223,20 @@ public struct EventStore: Sendable {
     }
 
     private static func token(_ row: PostgresRow, transaction: Int, position: Int) throws -> ConsistencyToken {
-        guard let txid = UInt64(try row.decode(String.self, at: transaction)) else {
-            throw PostgresError(code: .decoding, message: "txid is not a number")
-        }
-        return ConsistencyToken(transaction: txid, position: Int64(try row.decode(Int.self, at: position)))
+        try ConsistencyToken(row, transaction: transaction, position: position)
     }
 
     private func token(_ row: PostgresRow, transaction: Int, position: Int) throws -> ConsistencyToken {
         try Self.token(row, transaction: transaction, position: position)
+    }
+}
+
+extension ConsistencyToken {
+    /// Reads a token from a row holding `txid::text` and `position` at the given columns.
+    public init(_ row: PostgresRow, transaction: Int, position: Int) throws {
+        guard let txid = UInt64(try row.decode(String.self, at: transaction)) else {
+            throw PostgresError(code: .decoding, message: "txid is not a number")
+        }
+        self.init(transaction: txid, position: Int64(try row.decode(Int.self, at: position)))
     }
 }

@@ -95,22 +95,7 @@ public final class PostgresClient: Sendable, Service {
         isolation: IsolationLevel = .readCommitted,
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
-        try await withConnection { session in
-            try await session.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
-            let result: Result
-            do {
-                result = try await body(session)
-            } catch {
-                _ = try? await session.query("ROLLBACK")
-                throw error
-            }
-            do {
-                try await session.query("COMMIT")
-            } catch let error as PostgresError where error.code == .connectionLost || error.code == .timeout {
-                throw PostgresError(code: .commitOutcomeUnknown, sqlState: error.sqlState, message: error.message)
-            }
-            return result
-        }
+        try await withConnection { try await $0.withTransaction(isolation: isolation, body) }
     }
 }
 
@@ -122,6 +107,30 @@ public struct PostgresSession: Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
         try await connection.execute(query, lease: lease)
+    }
+
+    /// Runs `body` in one transaction on this connection: COMMIT when it returns, ROLLBACK when it throws.
+    /// When the connection breaks during COMMIT the error is `.commitOutcomeUnknown`.
+    public func withTransaction<Result>(
+        isolation: PostgresClient.IsolationLevel = .readCommitted,
+        _ body: (PostgresSession) async throws -> Result
+    ) async throws -> Result {
+        try await query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.rawValue)"))
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            _ = try? await query("ROLLBACK")
+            throw error
+        }
+        do {
+            try await query("COMMIT")
+        } catch {
+            // `query` throws only PostgresError.
+            guard error.code == .connectionLost || error.code == .timeout else { throw error }
+            throw PostgresError(code: .commitOutcomeUnknown, sqlState: error.sqlState, message: error.message)
+        }
+        return result
     }
 
     /// Runs SQL text holding several statements (simple protocol, no binds), e.g. a migration file.

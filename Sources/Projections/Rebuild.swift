@@ -1,0 +1,316 @@
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// Rebuilding a projection from the whole event log while the live tables stay in use: `replay` builds
+/// shadow tables and swaps them in atomically; `verify` builds a copy aside and compares it with the live tables.
+public struct Rebuild: Sendable {
+    /// How far a rebuild has come, for progress reports.
+    public struct Progress: Sendable {
+        public var applied: Int
+        /// Events in the log when the rebuild started (it also applies those appended since).
+        public var total: Int
+        public var elapsed: Duration
+    }
+
+    public struct ReplayReport: Sendable {
+        public var events: Int
+        public var skipped: Int
+        public var elapsed: Duration
+        /// The checkpoint of the swapped-in tables.
+        public var checkpoint: ConsistencyToken
+    }
+
+    /// One row that differs between the live table and the rebuilt copy.
+    public struct Difference: Sendable, CustomStringConvertible {
+        public var table: String
+        public var key: String
+        /// The row as JSON on each side; nil where the row is missing.
+        public var live: String?
+        public var rebuilt: String?
+
+        public var description: String {
+            guard let live else { return "\(table) \(key): missing from the live table" }
+            guard let rebuilt else { return "\(table) \(key): in the live table but not in the rebuild" }
+            let fields = Self.differingFields(live, rebuilt)
+            return "\(table) \(key): " + fields.map { "\($0.name) live=\($0.live) rebuilt=\($0.rebuilt)" }.joined(separator: "; ")
+        }
+
+        static func differingFields(_ live: String, _ rebuilt: String) -> [(name: String, live: String, rebuilt: String)] {
+            guard let left = try? JSONSerialization.jsonObject(with: Data(live.utf8)) as? [String: Any],
+                let right = try? JSONSerialization.jsonObject(with: Data(rebuilt.utf8)) as? [String: Any]
+            else { return [("row", live, rebuilt)] }
+            return Set(left.keys).union(right.keys).sorted().compactMap { key in
+                let l = Self.render(left[key])
+                let r = Self.render(right[key])
+                return l == r ? nil : (key, l, r)
+            }
+        }
+
+        private static func render(_ value: Any?) -> String {
+            guard let value, !(value is NSNull) else { return "null" }
+            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
+                return String(decoding: data, as: UTF8.self)
+            }
+            return "\(value)"
+        }
+    }
+
+    public struct VerifyReport: Sendable {
+        public var equal: Bool { differenceCount == 0 }
+        public var differenceCount: Int
+        /// The first differences, at most `limit` of them.
+        public var differences: [Difference]
+        public var checkpoint: ConsistencyToken
+        public var events: Int
+        /// Events the rebuild could not apply either (they are dead letters of the live projection).
+        public var skipped: Int
+    }
+
+    public let projection: any Projection
+    let client: PostgresClient
+    let store: EventStore
+    let batchSize: Int
+    let onPoison: PoisonPolicy
+    let logger: Logger
+
+    public init(projection: any Projection, client: PostgresClient, batchSize: Int = 2000, onPoison: PoisonPolicy = .halt, logger: Logger) {
+        self.projection = projection
+        self.client = client
+        self.store = EventStore(client: client)
+        self.batchSize = batchSize
+        self.onPoison = onPoison
+        self.logger = logger
+    }
+
+    // MARK: - replay
+
+    /// Rebuilds the projection into shadow tables from the first event, catches up with the live
+    /// checkpoint, and swaps the shadow tables in, in one transaction that holds the checkpoint row (so
+    /// the live runner pauses for that moment) and then drops the old tables. Readers are never refused:
+    /// a query waiting on the swap's lock continues on the new table.
+    public func replay(progress: @Sendable (Progress) -> Void = { _ in }) async throws -> ReplayReport {
+        try await client.withConnection { session in
+            try await exclusively(session) {
+                let started = ContinuousClock.now
+                try await Self.create(projection, .rebuild, unlogged: false, in: session)
+                let total = try await eventCount(in: session)
+                let batch = Batch(projection: projection, tables: .rebuild, policy: onPoison, recordsDeadLetters: true)
+                var position = ConsistencyToken.origin
+                var applied = 0
+                var skipped = 0
+                while true {
+                    let (read, outcome) = try await session.withTransaction { tx in
+                        let events = try await store.readAll(after: position, upTo: nil, limit: batchSize, in: tx)
+                        return (events.count, try await batch.apply(events, in: tx))
+                    }
+                    try check(outcome)
+                    position = outcome.last ?? position
+                    applied += read
+                    skipped += outcome.skipped
+                    progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
+                    if read < batchSize { break }
+                }
+                let checkpoint = try await session.withTransaction { tx in
+                    // Bounded: rather fail the replay than hold readers behind the swap's lock for long.
+                    try await tx.query("SET LOCAL lock_timeout = '10s'")
+                    let live = try await Checkpoints.lockAnyLeader(projection.name, in: tx)
+                    // Catch the shadow up with what the live runner applied meanwhile (it waits on the row lock now).
+                    while position < live {
+                        let events = try await store.readAll(after: position, upTo: live, limit: batchSize, in: tx)
+                        if events.isEmpty { break }
+                        let outcome = try await batch.apply(events, in: tx)
+                        try check(outcome)
+                        position = outcome.last ?? position
+                        applied += events.count
+                        skipped += outcome.skipped
+                    }
+                    if position > live {
+                        // The shadow is ahead of a runner that lagged or stopped: the checkpoint moves with it,
+                        // past whatever had halted the projection.
+                        try await Checkpoints.advance(projection.name, to: position, in: tx)
+                        try await tx.query(
+                            "UPDATE read_model.projection_checkpoints SET halted_at = NULL, halt_reason = NULL WHERE projection = \(projection.name)"
+                        )
+                    }
+                    try await Self.swap(projection, in: tx)
+                    return max(position, live)
+                }
+                progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
+                return ReplayReport(events: applied, skipped: skipped, elapsed: ContinuousClock.now - started, checkpoint: checkpoint)
+            }
+        }
+    }
+
+    // MARK: - verify
+
+    /// Rebuilds the projection aside (unlogged tables, dropped afterwards) up to the live checkpoint and
+    /// compares it with the live tables, both read in one snapshot. Changes nothing live.
+    public func verify(limit: Int = 10, progress: @Sendable (Progress) -> Void = { _ in }) async throws -> VerifyReport {
+        try await client.withConnection { session in
+            try await exclusively(session) {
+                let started = ContinuousClock.now
+                for table in projection.tables {
+                    let rows = try await session.query("SELECT to_regclass(\(TableNames.live(table.name))) IS NULL")
+                    if try rows.first?.decode(Bool.self, at: 0) == true { throw ProjectionEngineError.neverRun(projection.name) }
+                }
+                try await Self.create(projection, .verify, unlogged: true, in: session)
+                let target = try await Checkpoints.read(projection.name, in: session)
+                let total = try await eventCount(upTo: target, in: session)
+                // Events the live projection skipped are skipped here too; nothing is recorded.
+                let batch = Batch(projection: projection, tables: .verify, policy: .skip, recordsDeadLetters: false)
+                var position = ConsistencyToken.origin
+                var applied = 0
+                var skipped = 0
+                func build(upTo end: ConsistencyToken, in tx: PostgresSession) async throws -> Int {
+                    let events = try await store.readAll(after: position, upTo: end, limit: batchSize, in: tx)
+                    let outcome = try await batch.apply(events, in: tx)
+                    position = outcome.last ?? position
+                    applied += events.count
+                    skipped += outcome.skipped
+                    return events.count
+                }
+                while position < target {
+                    let read = try await session.withTransaction { try await build(upTo: target, in: $0) }
+                    progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
+                    if read == 0 { break }
+                }
+                let report = try await session.withTransaction(isolation: .repeatableRead) { tx in
+                    // One snapshot: the live rows and the checkpoint they reflect, and the events up to it.
+                    let checkpoint = try await Checkpoints.read(projection.name, in: tx)
+                    while position < checkpoint, try await build(upTo: checkpoint, in: tx) > 0 {}
+                    var differences: [Difference] = []
+                    var count = 0
+                    for table in projection.tables {
+                        let (found, first) = try await Self.compare(table, limit: limit - differences.count, in: tx)
+                        count += found
+                        differences += first
+                    }
+                    return VerifyReport(
+                        differenceCount: count,
+                        differences: differences,
+                        checkpoint: checkpoint,
+                        events: applied,
+                        skipped: skipped
+                    )
+                }
+                try await Self.drop(projection, .verify, in: session)
+                progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
+                return report
+            }
+        }
+    }
+
+    // MARK: - tables
+
+    /// Creates the live tables when the projection has never run.
+    static func createIfMissing(_ projection: any Projection, in session: PostgresSession) async throws {
+        for table in projection.tables {
+            let rows = try await session.query("SELECT to_regclass(\(TableNames.live(table.name))) IS NULL")
+            if try rows.first?.decode(Bool.self, at: 0) == true {
+                try await session.withTransaction { tx in
+                    try await tx.execute(script: table.definition(TableNames.live(table.name), TableNames.live.bare(table.name)))
+                    try await tx.execute(script: "GRANT SELECT ON \(TableNames.live(table.name)) TO catalog_reader")
+                }
+            }
+        }
+    }
+
+    /// (Re)creates a copy of the projection's tables; the reader may read a shadow (it becomes live).
+    static func create(_ projection: any Projection, _ names: TableNames, unlogged: Bool, in session: PostgresSession) async throws {
+        try await session.withTransaction { tx in
+            for table in projection.tables {
+                try await tx.execute(script: "DROP TABLE IF EXISTS \(names(table.name))")
+                var definition = table.definition(names(table.name), names.bare(table.name))
+                if unlogged, let range = definition.range(of: "CREATE TABLE") {
+                    definition.replaceSubrange(range, with: "CREATE UNLOGGED TABLE")
+                }
+                try await tx.execute(script: definition)
+                if !unlogged { try await tx.execute(script: "GRANT SELECT ON \(names(table.name)) TO catalog_reader") }
+            }
+        }
+    }
+
+    static func drop(_ projection: any Projection, _ names: TableNames, in session: PostgresSession) async throws {
+        for table in projection.tables {
+            try await session.execute(script: "DROP TABLE IF EXISTS \(names(table.name))")
+        }
+    }
+
+    /// Replaces each live table by its shadow, renaming the shadow's indexes to the live names.
+    static func swap(_ projection: any Projection, in tx: PostgresSession) async throws {
+        for table in projection.tables {
+            let live = TableNames.live.bare(table.name)
+            let shadow = TableNames.rebuild.bare(table.name)
+            try await tx.execute(script: "DROP TABLE IF EXISTS \(TableNames.live(table.name))")
+            try await tx.execute(script: "ALTER TABLE \(TableNames.rebuild(table.name)) RENAME TO \(live)")
+            let indexes = try await tx.query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = \(TableNames.schema) AND tablename = \(live)"
+            ).map { try $0.decode(String.self, at: 0) }
+            for index in indexes where index.hasPrefix(shadow + "_") {
+                let renamed = live + index.dropFirst(shadow.count)
+                try await tx.execute(script: "ALTER INDEX \(TableNames.schema).\(index) RENAME TO \(renamed)")
+            }
+        }
+    }
+
+    /// Rows that differ between the live table and the verify copy: how many, and the first `limit`.
+    static func compare(_ table: ReadTable, limit: Int, in tx: PostgresSession) async throws -> (Int, [Difference]) {
+        let rows = try await tx.query(
+            """
+            SELECT coalesce(l.\(unsafeSQL: table.key), r.\(unsafeSQL: table.key))::text, to_jsonb(l)::text, to_jsonb(r)::text,
+                   count(*) OVER ()
+            FROM \(unsafeSQL: TableNames.live(table.name)) l
+            FULL JOIN \(unsafeSQL: TableNames.verify(table.name)) r ON l.\(unsafeSQL: table.key) = r.\(unsafeSQL: table.key)
+            WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)
+            ORDER BY 1
+            LIMIT \(max(limit, 1))
+            """
+        )
+        let differences = try rows.prefix(max(limit, 0)).map { row in
+            Difference(
+                table: table.name,
+                key: try row.decode(String.self, at: 0),
+                live: try row.decode(String?.self, at: 1),
+                rebuilt: try row.decode(String?.self, at: 2)
+            )
+        }
+        return (try rows.first?.decode(Int.self, at: 3) ?? 0, differences)
+    }
+
+    // MARK: - helpers
+
+    /// Runs `body` holding the projection's rebuild lock, so that two replays or verifies never interleave.
+    private func exclusively<Result>(_ session: PostgresSession, _ body: () async throws -> Result) async throws -> Result {
+        guard try await Checkpoints.tryLockRebuild(projection.name, in: session) else {
+            throw ProjectionEngineError.rebuildInProgress(projection.name)
+        }
+        do {
+            let result = try await body()
+            await Checkpoints.unlockAll(in: session)
+            return result
+        } catch {
+            await Checkpoints.unlockAll(in: session)
+            throw error
+        }
+    }
+
+    private func check(_ outcome: Batch.Outcome) throws {
+        if let poison = outcome.poison {
+            throw ProjectionEngineError.poisonEvent(projection: projection.name, token: poison.event.token, reason: poison.reason)
+        }
+    }
+
+    private func eventCount(upTo end: ConsistencyToken? = nil, in session: PostgresSession) async throws -> Int {
+        let end = end ?? ConsistencyToken(transaction: UInt64(Int64.max), position: Int64.max)
+        let rows = try await session.query(
+            """
+            SELECT count(*) FROM events
+            WHERE (txid, position) <= (\(String(end.transaction))::xid8, \(Int(end.position)))
+              AND txid < pg_snapshot_xmin(pg_current_snapshot())
+            """
+        )
+        return try rows.first?.decode(Int.self, at: 0) ?? 0
+    }
+}

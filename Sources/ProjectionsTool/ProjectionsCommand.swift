@@ -1,0 +1,259 @@
+import ArgumentParser
+import CatalogCLI
+import Foundation
+import Logging
+import Postgres
+import Projections
+import ServiceLifecycle
+
+/// `projections`: runs the projector and gives operators status, replay and verify (CONTRACT.md).
+@main
+struct ProjectionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections",
+        abstract: "Run, inspect, rebuild and verify the catalog's read-model projections.",
+        discussion: """
+            Environment:
+              CATALOG_PROJECTOR_PRIMARY   libpq conninfo of the primary for the projector role (when --primary is not given)
+              LOG_LEVEL                   trace, debug, info (default), notice, warning, error, critical
+
+            Projections: \(CatalogProjections.all.map(\.name).joined(separator: ", "))
+            Exit codes: 0 success, 1 a finding (verify differences) or a replay that could not finish,
+                        2 usage, 3 cannot reach the database.
+            """,
+        subcommands: [Run.self, Status.self, Replay.self, Verify.self]
+    )
+
+    static func main() async {
+        await parseAndRun()
+    }
+}
+
+/// Options every subcommand takes.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: "libpq conninfo of the primary for the projector role (env CATALOG_PROJECTOR_PRIMARY).")
+    var primary: String?
+
+    @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func bootstrapLogging() {
+        let level = Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// A client of the primary, checked to be reachable (exit 3 when it is not).
+    func connect(poolSize: Int, queryTimeout: Duration = .seconds(60), logger: Logger) async throws -> PostgresClient {
+        guard let conninfo = primary ?? ProcessInfo.processInfo.environment["CATALOG_PROJECTOR_PRIMARY"] else {
+            throw ValidationError("give --primary or set CATALOG_PROJECTOR_PRIMARY")
+        }
+        var configuration = PostgresClient.Configuration(connectionString: conninfo)
+        configuration.poolSize = poolSize
+        configuration.queryTimeout = queryTimeout
+        configuration.applicationName = "projections"
+        let client: PostgresClient
+        do {
+            client = try PostgresClient(configuration: configuration, logger: logger)
+        } catch {
+            throw ValidationError("the connection string cannot be parsed")
+        }
+        do {
+            try await client.query("SELECT 1 FROM read_model.projection_checkpoints LIMIT 0")
+        } catch {
+            await client.shutdown()
+            try Self.exitIfUnreachable(error, logger: logger)
+            throw error
+        }
+        return client
+    }
+
+    static func exitIfUnreachable(_ error: any Error, logger: Logger) throws {
+        if let error = error as? PostgresError, error.isUnavailable || error.code == .authenticationFailed {
+            logger.error("cannot reach the database", metadata: ["postgres.error": "\(error)"])
+            throw ExitCode(3)
+        }
+    }
+}
+
+func findProjection(_ name: String) throws -> any Projection {
+    guard let projection = CatalogProjections.projection(named: name) else {
+        throw ValidationError("no projection named \(name); projections: \(CatalogProjections.all.map(\.name).joined(separator: ", "))")
+    }
+    return projection
+}
+
+extension ProjectionsCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the projector until SIGTERM or SIGINT. One runner leads each projection; others stand by."
+        )
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Option(name: .long, help: "A projection to run (repeatable; default all).")
+        var projection: [String] = []
+
+        @Option(name: .long, help: "Events per batch (one transaction).")
+        var batchSize = 500
+
+        @Option(name: .long, help: "Milliseconds to wait before looking for new events after finding none.")
+        var pollInterval = 10
+
+        @Option(name: .long, help: "Milliseconds between a standby's attempts to take the leader lock.")
+        var standbyInterval = 500
+
+        @Option(name: .long, help: "What to do with an event a projection cannot apply: halt (default) or skip. Both record a dead letter.")
+        var onPoison = "halt"
+
+        func run() async throws {
+            options.bootstrapLogging()
+            let logger = Logger(label: "projections")
+            guard (1...100_000).contains(batchSize), (1...60_000).contains(pollInterval), (10...60_000).contains(standbyInterval) else {
+                throw ValidationError("--batch-size takes 1 to 100000, --poll-interval 1 to 60000, --standby-interval 10 to 60000")
+            }
+            guard let policy = PoisonPolicy(rawValue: onPoison) else { throw ValidationError("--on-poison takes halt or skip") }
+            let projections = try (projection.isEmpty ? CatalogProjections.all.map(\.name) : projection).map(findProjection)
+            // One connection per runner, held while it leads or stands by, and one for the startup check.
+            let client = try await options.connect(poolSize: projections.count + 1, logger: logger)
+            var configuration = ProjectionRunner.Configuration()
+            configuration.batchSize = batchSize
+            configuration.pollInterval = .milliseconds(pollInterval)
+            configuration.standbyInterval = .milliseconds(standbyInterval)
+            configuration.onPoison = policy
+            let runners = projections.map { ProjectionRunner(projection: $0, client: client, configuration: configuration, logger: logger) }
+            let group = ServiceGroup(
+                configuration: .init(
+                    // Shut down in reverse: the runners hand back their connections before the client drains.
+                    services: [.init(service: client)] + runners.map { .init(service: $0) },
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per projection: checkpoint, head, lag in events and seconds, leader, dead letters."
+        )
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Flag(name: .long, help: "Print JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            options.bootstrapLogging()
+            let logger = Logger(label: "projections")
+            let client = try await options.connect(poolSize: 1, logger: logger)
+            let statuses: [ProjectionStatus]
+            do {
+                statuses = try await ProjectionStatus.load(CatalogProjections.all, client: client)
+            } catch {
+                try DatabaseOptions.exitIfUnreachable(error, logger: logger)
+                throw error
+            }
+            await client.shutdown()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(["projections": statuses]), as: UTF8.self))
+            } else {
+                print(StatusTable.render(statuses), terminator: "")
+            }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild a projection into shadow tables while it stays live, catch up, swap atomically, drop the old tables."
+        )
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Argument(help: "The projection to rebuild.")
+        var name: String
+
+        @Option(name: .long, help: "Events per batch.")
+        var batchSize = 2000
+
+        @Option(name: .long, help: "What to do with an event the projection cannot apply: halt (default: the replay fails) or skip.")
+        var onPoison = "halt"
+
+        func run() async throws {
+            options.bootstrapLogging()
+            let logger = Logger(label: "projections")
+            let projection = try findProjection(name)
+            guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size takes 1 to 100000") }
+            guard let policy = PoisonPolicy(rawValue: onPoison) else { throw ValidationError("--on-poison takes halt or skip") }
+            let client = try await options.connect(poolSize: 1, queryTimeout: .seconds(600), logger: logger)
+            let meter = ProgressMeter(label: "replay \(projection.name)")
+            let rebuild = Rebuild(projection: projection, client: client, batchSize: batchSize, onPoison: policy, logger: logger)
+            do {
+                let report = try await rebuild.replay { meter.update($0) }
+                meter.finish()
+                let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
+                print(
+                    "replayed \(projection.name): \(report.events) events in \(String(format: "%.1f", seconds)) s"
+                        + " (\(Int(Double(report.events) / max(seconds, 0.001))) events/s), checkpoint \(report.checkpoint)"
+                        + (report.skipped > 0 ? ", \(report.skipped) skipped as dead letters" : "")
+                )
+            } catch {
+                meter.finish()
+                await client.shutdown()
+                try DatabaseOptions.exitIfUnreachable(error, logger: logger)
+                FileHandle.standardError.write(Data("replay failed: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            await client.shutdown()
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild a projection aside and compare it with the live tables: exit 0 equal, 1 different."
+        )
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Argument(help: "The projection to verify.")
+        var name: String
+
+        @Option(name: .long, help: "How many differences to print at most.")
+        var limit = 10
+
+        func run() async throws {
+            options.bootstrapLogging()
+            let logger = Logger(label: "projections")
+            let projection = try findProjection(name)
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit takes 1 to 10000") }
+            let client = try await options.connect(poolSize: 1, queryTimeout: .seconds(600), logger: logger)
+            let meter = ProgressMeter(label: "verify \(projection.name)")
+            let report: Rebuild.VerifyReport
+            do {
+                report = try await Rebuild(projection: projection, client: client, logger: logger).verify(limit: limit) { meter.update($0) }
+                meter.finish()
+            } catch {
+                meter.finish()
+                await client.shutdown()
+                try DatabaseOptions.exitIfUnreachable(error, logger: logger)
+                FileHandle.standardError.write(Data("verify failed: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            await client.shutdown()
+            if report.equal {
+                print("\(projection.name): equal (rebuilt from \(report.events) events up to checkpoint \(report.checkpoint))")
+                return
+            }
+            print("\(projection.name): \(report.differenceCount) rows differ (checkpoint \(report.checkpoint)); first differences:")
+            for difference in report.differences { print("  \(difference)") }
+            throw ExitCode(1)
+        }
+    }
+}
