@@ -127,7 +127,10 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
             if let poison = outcome.poison {
                 logger.error(
                     "dead letter",
-                    metadata: ["event.token": "\(poison.event.token)", "album.id": "\(poison.event.streamID)", "error": "\(poison.reason)"]
+                    metadata: [
+                        "event.token": "\(poison.event.token)", "album.id": "\(poison.event.streamID.uuidString.lowercased())",
+                        "error": "\(poison.reason)",
+                    ]
                 )
                 try await Checkpoints.halt(projection.name, reason: "event \(poison.event.token): \(poison.reason)", in: tx)
                 return (.halted, reached)

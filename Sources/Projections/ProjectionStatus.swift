@@ -54,6 +54,7 @@ public struct ProjectionStatus: Sendable, Encodable {
             """
             SELECT txid::text, position, fence, leader, leader_since, halted_at IS NOT NULL, halt_reason, updated_at,
                    EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                            AND classid = \(Int(Checkpoints.leaderLockClass))::oid
                            AND objid = (hashtext(projection)::int8 & 4294967295)::oid)
             FROM read_model.projection_checkpoints WHERE projection = \(name)
