@@ -202,6 +202,8 @@ final class Gate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    func isOpenNow() -> Bool { state.withLock { $0.open } }
+
     func wait() async {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state in
