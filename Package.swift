@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "catalog-migrate", targets: ["MigrateTool"]),
         .executable(name: "command-api", targets: ["CommandAPI"]),
         .executable(name: "projections", targets: ["ProjectionsTool"]),
+        .executable(name: "catalog-seed", targets: ["CatalogSeed"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Redis", targets: ["Redis"]),
     ],
@@ -86,6 +87,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // Generated albums through the Domain and the event store, for benchmarks and demos.
+        .executableTarget(
+            name: "CatalogSeed",
+            dependencies: [
+                "CatalogCLI", "Domain", "EventStore", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
