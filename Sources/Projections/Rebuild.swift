@@ -100,17 +100,22 @@ public struct Rebuild: Sendable {
                 var position = ConsistencyToken.origin
                 var applied = 0
                 var skipped = 0
+                // With a second connection, the next batch is read while this one is applied.
+                let prefetch = client.configuration.poolSize > 1
+                var events = try await store.readAll(after: position, upTo: nil, limit: batchSize, in: session)
                 while true {
-                    let (read, outcome) = try await session.withTransaction { tx in
-                        let events = try await store.readAll(after: position, upTo: nil, limit: batchSize, in: tx)
-                        return (events.count, try await batch.apply(events, in: tx))
-                    }
+                    let full = events.count == batchSize
+                    let next = events.last?.token ?? position
+                    async let following = prefetch && full ? store.readAll(after: next, limit: batchSize) : []
+                    let current = events
+                    let outcome = try await session.withTransaction { try await batch.apply(current, in: $0) }
                     try check(outcome)
                     position = outcome.last ?? position
-                    applied += read
+                    applied += events.count
                     skipped += outcome.skipped
                     progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
-                    if read < batchSize { break }
+                    guard full else { break }
+                    events = prefetch ? try await following : try await store.readAll(after: next, upTo: nil, limit: batchSize, in: session)
                 }
                 let checkpoint = try await session.withTransaction { tx in
                     // Bounded: rather fail the replay than hold readers behind the swap's lock for long.

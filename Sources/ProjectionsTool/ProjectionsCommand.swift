@@ -192,7 +192,8 @@ extension ProjectionsCommand {
             let projection = try findProjection(name)
             guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size takes 1 to 100000") }
             guard let policy = PoisonPolicy(rawValue: onPoison) else { throw ValidationError("--on-poison takes halt or skip") }
-            let client = try await options.connect(poolSize: 1, queryTimeout: .seconds(600), logger: logger)
+            // Two connections: one applies a batch while the other reads the next.
+            let client = try await options.connect(poolSize: 2, queryTimeout: .seconds(600), logger: logger)
             let meter = ProgressMeter(label: "replay \(projection.name)")
             let rebuild = Rebuild(projection: projection, client: client, batchSize: batchSize, onPoison: policy, logger: logger)
             do {
