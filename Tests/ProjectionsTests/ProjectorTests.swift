@@ -131,6 +131,37 @@ struct ProjectorTests {
         await catalog.close()
     }
 
+    @Test("events of an older schema version are upcast before they are projected")
+    func upcasting() async throws {
+        let catalog = try await TestCatalog("upcast")
+        do {
+            let id = AlbumID()
+            // AlbumCreated v1 named the year `year` and had no songs.
+            _ = try await catalog.store.append(
+                to: id.uuid,
+                expectedVersion: 0,
+                events: [
+                    EncodedEvent(
+                        type: "AlbumCreated",
+                        schemaVersion: 1,
+                        data: Data(#"{"title":"Blue Train","artist":"John Coltrane","year":1957}"#.utf8)
+                    )
+                ]
+            )
+            try await catalog.execute(on: id) { _ in .addSong(AddSong(title: "Moment's Notice", durationSeconds: 546)) }
+            try await catalog.withRunner { try await catalog.waitUntilCaughtUp() }
+            let view = try #require(try await TestCatalog.views(catalog.projector)[id.uuid])
+            #expect(view.releaseYear == 1957)
+            #expect(view.songs.map(\.title) == ["Moment's Notice"])
+            #expect(view.version == 2)
+            try await catalog.expectReadModelEqualsFold(ids: [id.uuid])
+        } catch {
+            await catalog.close()
+            throw error
+        }
+        await catalog.close()
+    }
+
     @Test("the read tables and checkpoint arrive on every replica, readable by the reader role")
     func replicas() async throws {
         let catalog = try await TestCatalog("replicas")
