@@ -90,6 +90,13 @@ let package = Package(
             ]
         ),
 
+        // Node health, lag, and the choice of a replica for each read (used by query-api).
+        .target(
+            name: "ReplicaRouting",
+            dependencies: ["EventStore", "Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "ReplicaRoutingTests", dependencies: ["ReplicaRouting"]),
+
         // Generated albums through the Domain and the event store, for benchmarks and demos.
         .executableTarget(
             name: "CatalogSeed",

@@ -1,0 +1,96 @@
+import EventStore
+
+/// The routing state of the replicas: their health, the reads in flight on each, and which were taken
+/// out after a failure. Pure: time and randomness come from the caller, so every choice is unit-tested.
+public struct ReplicaSet: Sendable {
+    public struct Node: Sendable, Equatable {
+        public let name: String
+        public var health: NodeHealth = .unknown
+        public var inFlight = 0
+        /// Taken out after a failed read until a health check succeeds again.
+        public var failed = false
+    }
+
+    public enum Choice: Equatable, Sendable {
+        /// Read from this replica.
+        case replica(String)
+        /// No usable replica has reached the token yet, but one may: wait and choose again.
+        case wait
+        /// No replica can serve: the primary may (subject to the policy and its concurrency limit).
+        case primary
+    }
+
+    public private(set) var nodes: [Node]
+    public var policy: RoutingPolicy
+
+    public init(names: [String], policy: RoutingPolicy = .init()) {
+        nodes = names.map { Node(name: $0) }
+        self.policy = policy
+    }
+
+    /// Healthy, a standby, not taken out, and within the lag bounds.
+    public func isUsable(_ node: Node) -> Bool {
+        node.health.reachable && node.health.inRecovery && !node.failed && node.health.lagSeconds <= policy.maxLagSeconds
+            && node.health.lagBytes <= policy.maxLagBytes
+    }
+
+    /// Chooses where a read goes. Among usable replicas whose checkpoint has reached `token` (any, without
+    /// one), two chosen at random and the one with fewer reads in flight wins. `excluding` holds replicas
+    /// this read already failed on.
+    public func choose(
+        token: ConsistencyToken?,
+        excluding: Set<String> = [],
+        using generator: inout some RandomNumberGenerator
+    ) -> Choice {
+        let usable = nodes.indices.filter { isUsable(nodes[$0]) && !excluding.contains(nodes[$0].name) }
+        let reached = usable.filter { index in
+            guard let token else { return true }
+            guard let checkpoint = nodes[index].health.checkpoint else { return false }
+            return checkpoint >= token
+        }
+        switch reached.count {
+        case 0:
+            return usable.isEmpty ? .primary : .wait
+        case 1:
+            return .replica(nodes[reached[0]].name)
+        default:
+            let first = reached.randomElement(using: &generator)!
+            var second = reached.randomElement(using: &generator)!
+            while second == first { second = reached.randomElement(using: &generator)! }
+            let winner = nodes[second].inFlight < nodes[first].inFlight ? second : first
+            return .replica(nodes[winner].name)
+        }
+    }
+
+    public func choose(token: ConsistencyToken?, excluding: Set<String> = []) -> Choice {
+        var generator = SystemRandomNumberGenerator()
+        return choose(token: token, excluding: excluding, using: &generator)
+    }
+
+    /// A health check's result. A successful check brings a node that failed a read back into rotation.
+    public mutating func record(_ health: NodeHealth, for name: String) {
+        guard let index = nodes.firstIndex(where: { $0.name == name }) else { return }
+        nodes[index].health = health
+        if health.reachable { nodes[index].failed = false }
+    }
+
+    /// A read failed on the node (connection lost, timeout): out of rotation until its next good check.
+    public mutating func recordFailure(of name: String) {
+        guard let index = nodes.firstIndex(where: { $0.name == name }) else { return }
+        nodes[index].failed = true
+    }
+
+    public mutating func begin(_ name: String) {
+        guard let index = nodes.firstIndex(where: { $0.name == name }) else { return }
+        nodes[index].inFlight += 1
+    }
+
+    public mutating func end(_ name: String) {
+        guard let index = nodes.firstIndex(where: { $0.name == name }) else { return }
+        nodes[index].inFlight = max(0, nodes[index].inFlight - 1)
+    }
+
+    public func node(named name: String) -> Node? {
+        nodes.first { $0.name == name }
+    }
+}
