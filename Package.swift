@@ -93,9 +93,12 @@ let package = Package(
         // Node health, lag, and the choice of a replica for each read (used by query-api).
         .target(
             name: "ReplicaRouting",
-            dependencies: ["EventStore", "Postgres", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "EventStore", "Postgres", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
-        .testTarget(name: "ReplicaRoutingTests", dependencies: ["ReplicaRouting"]),
+        .testTarget(name: "ReplicaRoutingTests", dependencies: ["ReplicaRouting", "Projections", "ClusterHarness"]),
 
         // Generated albums through the Domain and the event store, for benchmarks and demos.
         .executableTarget(

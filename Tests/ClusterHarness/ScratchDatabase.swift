@@ -53,7 +53,12 @@ public final class ScratchDatabase: Sendable {
 
     @discardableResult
     static func psql(database: String, _ sql: String) async throws -> String {
-        let conninfo = try Cluster.admin("primary") + " dbname=\(database)"
+        try await run(psql: try Cluster.admin("primary") + " dbname=\(database)", sql)
+    }
+
+    /// Runs SQL through psql with any conninfo (e.g. a replica's superuser) and returns its output.
+    @discardableResult
+    public static func run(psql conninfo: String, _ sql: String) async throws -> String {
         let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let result = try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {

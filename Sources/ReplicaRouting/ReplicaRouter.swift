@@ -1,0 +1,182 @@
+import EventStore
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Routes reads to replicas: checks every node's health on an interval, picks a usable replica for each
+/// read (token-aware), retries a failed read once elsewhere, waits for a token within a budget, and
+/// falls back to the primary under a concurrency limit. A `Service`: `run()` does the health checks.
+public final class ReplicaRouter: Service, Sendable {
+    public struct Replica: Sendable {
+        public let name: String
+        public let client: PostgresClient
+        public init(name: String, client: PostgresClient) {
+            self.name = name
+            self.client = client
+        }
+    }
+
+    public enum RoutingError: Error, Equatable, Sendable {
+        /// No node could answer (or reach the token) within the budget; answer 503 with Retry-After.
+        case unavailable
+    }
+
+    /// Where a read was answered and the checkpoint of the snapshot it read.
+    public struct Served: Sendable, Equatable {
+        public var node: String
+        public var asOf: ConsistencyToken
+    }
+
+    public static let primaryName = "primary"
+
+    let replicas: [Replica]
+    let primary: PostgresClient
+    let projection: String
+    let checkInterval: Duration
+    let logger: Logger
+    private let state: Mutex<ReplicaSet>
+    private let primaryInFlight = Atomic<Int>(0)
+
+    public init(
+        replicas: [Replica],
+        primary: PostgresClient,
+        policy: RoutingPolicy = .init(),
+        projection: String = "albums",
+        checkInterval: Duration = .milliseconds(250),
+        logger: Logger
+    ) {
+        self.replicas = replicas
+        self.primary = primary
+        self.projection = projection
+        self.checkInterval = checkInterval
+        self.logger = logger
+        state = Mutex(ReplicaSet(names: replicas.map(\.name), policy: policy))
+    }
+
+    public var snapshot: ReplicaSet { state.withLock { $0 } }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.checkAll()
+                try? await Task.sleep(for: self.checkInterval)
+            }
+        }
+    }
+
+    /// One round of health checks: the primary's WAL position, then every replica at once.
+    public func checkAll() async {
+        let primaryLSN: UInt64? = try? await primary.query("SELECT pg_current_wal_lsn()::text").first
+            .flatMap { parseLSN(try $0.decode(String.self, at: 0)) }
+        await withTaskGroup(of: (String, NodeHealth).self) { group in
+            for replica in replicas {
+                group.addTask { (replica.name, await self.check(replica, primaryLSN: primaryLSN)) }
+            }
+            for await (name, health) in group {
+                state.withLock { $0.record(health, for: name) }
+            }
+        }
+    }
+
+    func check(_ replica: Replica, primaryLSN: UInt64?) async -> NodeHealth {
+        do {
+            let rows = try await replica.client.query(
+                """
+                SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text,
+                       CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END,
+                       (SELECT txid::text FROM read_model.projection_checkpoints WHERE projection = \(projection)),
+                       (SELECT position FROM read_model.projection_checkpoints WHERE projection = \(projection))
+                """
+            )
+            guard let row = rows.first else { return .unknown }
+            let replayed = parseLSN(try row.decode(String.self, at: 1)) ?? 0
+            let lagBytes = primaryLSN.map { $0 > replayed ? Int64(clamping: $0 - replayed) : 0 } ?? .max
+            var checkpoint: ConsistencyToken?
+            if let txid = try row.decode(String?.self, at: 3).flatMap(UInt64.init), let position = try row.decode(Int?.self, at: 4) {
+                checkpoint = ConsistencyToken(transaction: txid, position: Int64(position))
+            }
+            return NodeHealth(
+                reachable: true,
+                inRecovery: try row.decode(Bool.self, at: 0),
+                lagBytes: lagBytes,
+                lagSeconds: max(0, try row.decode(Double.self, at: 2)),
+                checkpoint: checkpoint
+            )
+        } catch {
+            logger.debug("replica health check failed", metadata: ["replica.name": "\(replica.name)", "error": "\(error)"])
+            return .unknown
+        }
+    }
+
+    /// Runs `body` on a node chosen for `token`. `body` runs one statement that returns the data and the
+    /// checkpoint of the same snapshot, and returns both; an answer whose checkpoint is below the token is
+    /// thrown away and the read goes elsewhere, so no answer is ever staler than the token.
+    public func read<Result: Sendable>(
+        token: ConsistencyToken?,
+        budget: Duration = .seconds(1),
+        _ body: (PostgresSession) async throws -> (Result, ConsistencyToken)
+    ) async throws -> (Result, Served) {
+        let deadline = ContinuousClock.now + budget
+        var failedOn: Set<String> = []
+        var retried = false
+        var pause: Duration = .milliseconds(2)
+        while true {
+            let choice = state.withLock { $0.choose(token: token, excluding: failedOn) }
+            switch choice {
+            case .replica(let name):
+                let replica = replicas.first { $0.name == name }!
+                state.withLock { $0.begin(name) }
+                do {
+                    let (result, asOf) = try await replica.client.withConnection { try await body($0) }
+                    state.withLock { $0.end(name) }
+                    if let token, asOf < token {
+                        // The health check was older than the data: this replica has not reached the token.
+                        failedOn.insert(name)
+                    } else {
+                        return (result, Served(node: name, asOf: asOf))
+                    }
+                } catch let error as PostgresError where error.isUnavailable {
+                    state.withLock {
+                        $0.end(name)
+                        $0.recordFailure(of: name)
+                    }
+                    logger.warning("read failed on a replica; taken out of rotation", metadata: ["replica.name": "\(name)"])
+                    failedOn.insert(name)
+                    guard !retried else { throw RoutingError.unavailable }
+                    retried = true
+                    continue
+                } catch {
+                    state.withLock { $0.end(name) }
+                    throw error
+                }
+            case .wait:
+                break
+            case .primary:
+                // No usable replica at all: the primary has the newest checkpoint anyway.
+                return try await readFromPrimary(token: token, body)
+            }
+            guard ContinuousClock.now < deadline else { return try await readFromPrimary(token: token, body) }
+            try await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
+            pause = min(pause * 2, .milliseconds(50))
+            failedOn = failedOn.filter { name in state.withLock { $0.node(named: name)?.failed == true } }
+        }
+    }
+
+    private func readFromPrimary<Result: Sendable>(
+        token: ConsistencyToken?,
+        _ body: (PostgresSession) async throws -> (Result, ConsistencyToken)
+    ) async throws -> (Result, Served) {
+        let policy = state.withLock { $0.policy }
+        guard policy.primaryFallback else { throw RoutingError.unavailable }
+        guard primaryInFlight.add(1, ordering: .relaxed).newValue <= policy.primaryConcurrencyLimit else {
+            primaryInFlight.subtract(1, ordering: .relaxed)
+            throw RoutingError.unavailable
+        }
+        defer { primaryInFlight.subtract(1, ordering: .relaxed) }
+        let (result, asOf) = try await primary.withConnection { try await body($0) }
+        if let token, asOf < token { throw RoutingError.unavailable }
+        return (result, Served(node: Self.primaryName, asOf: asOf))
+    }
+}
