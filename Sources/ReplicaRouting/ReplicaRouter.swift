@@ -37,6 +37,7 @@ public final class ReplicaRouter: Service, Sendable {
     let logger: Logger
     private let state: Mutex<ReplicaSet>
     private let primaryInFlight = Atomic<Int>(0)
+    private let metrics: RoutingMetrics
 
     public init(
         replicas: [Replica],
@@ -52,6 +53,7 @@ public final class ReplicaRouter: Service, Sendable {
         self.checkInterval = checkInterval
         self.logger = logger
         state = Mutex(ReplicaSet(names: replicas.map(\.name), policy: policy))
+        metrics = RoutingMetrics(replicas: replicas.map(\.name), primaryName: Self.primaryName)
     }
 
     public var snapshot: ReplicaSet { state.withLock { $0 } }
@@ -74,7 +76,11 @@ public final class ReplicaRouter: Service, Sendable {
                 group.addTask { (replica.name, await self.check(replica, primaryLSN: primaryLSN)) }
             }
             for await (name, health) in group {
-                state.withLock { $0.record(health, for: name) }
+                let usable = state.withLock { set in
+                    set.record(health, for: name)
+                    return set.node(named: name).map(set.isUsable) ?? false
+                }
+                metrics.record(health, usable: usable, of: name)
             }
         }
     }
@@ -122,12 +128,24 @@ public final class ReplicaRouter: Service, Sendable {
         var failedOn: Set<String> = []
         var retried = false
         var pause: Duration = .milliseconds(2)
+        var waited = false
+        defer {
+            if waited {
+                metrics.tokenWaits.increment()
+                let waitedFor = ContinuousClock.now - (deadline - budget)
+                metrics.tokenWaitTime.recordNanoseconds(
+                    waitedFor.components.seconds * 1_000_000_000 + waitedFor.components.attoseconds / 1_000_000_000
+                )
+            }
+        }
         while true {
             let choice = state.withLock { $0.choose(token: token, excluding: failedOn) }
+            metrics.decision(choice)
             switch choice {
             case .replica(let name):
                 let replica = replicas.first { $0.name == name }!
                 state.withLock { $0.begin(name) }
+                metrics.nodes[name]?.requests.increment()
                 do {
                     let (result, asOf) = try await replica.client.withConnection { try await body($0) }
                     state.withLock { $0.end(name) }
@@ -142,6 +160,7 @@ public final class ReplicaRouter: Service, Sendable {
                         $0.end(name)
                         $0.recordFailure(of: name)
                     }
+                    metrics.nodes[name]?.errors.increment()
                     logger.warning("read failed on a replica; taken out of rotation", metadata: ["replica.name": "\(name)"])
                     failedOn.insert(name)
                     guard !retried else { throw RoutingError.unavailable }
@@ -149,10 +168,11 @@ public final class ReplicaRouter: Service, Sendable {
                     continue
                 } catch {
                     state.withLock { $0.end(name) }
+                    metrics.nodes[name]?.errors.increment()
                     throw error
                 }
             case .wait:
-                break
+                waited = true
             case .primary:
                 // No usable replica at all: the primary has the newest checkpoint anyway.
                 return try await readFromPrimary(token: token, body)
@@ -172,10 +192,19 @@ public final class ReplicaRouter: Service, Sendable {
         guard policy.primaryFallback else { throw RoutingError.unavailable }
         guard primaryInFlight.add(1, ordering: .relaxed).newValue <= policy.primaryConcurrencyLimit else {
             primaryInFlight.subtract(1, ordering: .relaxed)
+            metrics.fallbackRefused.increment()
             throw RoutingError.unavailable
         }
         defer { primaryInFlight.subtract(1, ordering: .relaxed) }
-        let (result, asOf) = try await primary.withConnection { try await body($0) }
+        metrics.primary.requests.increment()
+        let result: Result
+        let asOf: ConsistencyToken
+        do {
+            (result, asOf) = try await primary.withConnection { try await body($0) }
+        } catch {
+            metrics.primary.errors.increment()
+            throw error
+        }
         if let token, asOf < token { throw RoutingError.unavailable }
         return (result, Served(node: Self.primaryName, asOf: asOf))
     }
