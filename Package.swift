@@ -111,11 +111,21 @@ let package = Package(
             ]
         ),
 
+        // What both HTTP services share at their edge: problem+json errors, request ids, request metrics, 405s.
+        .target(
+            name: "HTTPEdge",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
         // The write side's HTTP service.
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "Postgres",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

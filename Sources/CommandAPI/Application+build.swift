@@ -1,5 +1,6 @@
 import Domain
 import EventStore
+import HTTPEdge
 import Hummingbird
 import Logging
 import Postgres
@@ -33,7 +34,7 @@ func buildApplication(
     let metrics = CommandMetrics(registry: registry)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ProblemMiddleware(metrics: metrics))
+    router.add(middleware: ProblemMiddleware(metrics: metrics.http))
     CommandRoutes(service: CommandService(store: EventStore(client: postgres), metrics: metrics)).add(to: router)
     OperationalRoutes(postgres: postgres, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {

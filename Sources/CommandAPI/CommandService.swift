@@ -1,6 +1,7 @@
 import Domain
 import EventStore
 import Foundation
+import HTTPEdge
 import Logging
 import Postgres
 

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import HTTPEdge
 
 /// Turns request bodies into Domain commands. Shape errors (a wrong type, a missing or unknown field)
 /// are collected per field, like the Domain's rule errors, and answered together as one 422.

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPEdge
 import Hummingbird
 import NIOCore
 import Postgres
@@ -31,7 +32,7 @@ struct OperationalRoutes<Context: RequestContext> {
         }
         router.get("/metrics") { _, _ in
             let pool = postgres.poolStatistics
-            metrics.recordPool((pool.leased, pool.idle, pool.waiting))
+            metrics.http.recordPool(leased: pool.leased, idle: pool.idle, waiting: pool.waiting)
             var buffer: [UInt8] = []
             metrics.registry.emit(into: &buffer)
             return Response(
@@ -46,21 +47,6 @@ struct OperationalRoutes<Context: RequestContext> {
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-}
-
-extension Router {
-    /// Answers 405 with `Allow` for the methods a path does not take, instead of the router's 404.
-    func refuseOtherMethods(_ path: RouterPath, allowed: [HTTPRequest.Method]) {
-        let all: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
-        let allow = allowed.map(\.rawValue).joined(separator: ", ")
-        for method in all where !allowed.contains(method) && !(method == .head && allowed.contains(.get)) {
-            on(path, method: method) { _, _ -> Response in
-                var problem = Problem(.methodNotAllowed, "Method not allowed", detail: "this resource takes \(allow)")
-                problem.headers[.allow] = allow
-                throw problem
-            }
-        }
+        Response.json(status, text)
     }
 }

@@ -3,15 +3,16 @@ import HTTPTypes
 import Hummingbird
 
 extension HTTPField.Name {
-    static let requestID = Self("Request-Id")!
-    static let consistencyToken = Self("Consistency-Token")!
-    static let idempotencyKey = Self("Idempotency-Key")!
+    public static let requestID = Self("Request-Id")!
+    public static let consistencyToken = Self("Consistency-Token")!
 }
 
 /// Every response carries `Request-Id`: the client's own when it sent a sensible one, else a new one.
 /// The id is also on every log line of the request.
-struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
         var context = context
         context.logger[metadataKey: "request.id"] = .string(id)
@@ -28,10 +29,14 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Turns every error into an RFC 9457 response, so that nothing, not Hummingbird's own 404 nor an
 /// unexpected failure, reaches the client in another shape; and records request metrics.
-struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: CommandMetrics
+public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: HTTPMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public init(metrics: HTTPMetrics) {
+        self.metrics = metrics
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let response: Response
         do {

@@ -1,0 +1,15 @@
+import HTTPEdge
+import Hummingbird
+
+extension Problem {
+    static let albumArchived = Problem(.gone, "Album archived", detail: "an archived album takes no more commands")
+    static func songNotFound(_ id: String) -> Problem { Problem(.notFound, "Song not found", detail: "the album has no song \(id)") }
+    static func versionMismatch(current: Int) -> Problem {
+        Problem(.preconditionFailed, "Version mismatch", detail: "the album is at version \(current)")
+    }
+    static let idempotencyKeyReused = Problem(
+        .unprocessableContent,
+        "Idempotency key reused",
+        detail: "this Idempotency-Key was used for a different request"
+    )
+}

@@ -1,0 +1,24 @@
+import Hummingbird
+import NIOCore
+
+extension Router {
+    /// Answers 405 with `Allow` for the methods a path does not take, instead of the router's 404.
+    public func refuseOtherMethods(_ path: RouterPath, allowed: [HTTPRequest.Method]) {
+        let all: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+        let allow = allowed.map(\.rawValue).joined(separator: ", ")
+        for method in all where !allowed.contains(method) && !(method == .head && allowed.contains(.get)) {
+            on(path, method: method) { _, _ -> Response in
+                var problem = Problem(.methodNotAllowed, "Method not allowed", detail: "this resource takes \(allow)")
+                problem.headers[.allow] = allow
+                throw problem
+            }
+        }
+    }
+}
+
+extension Response {
+    /// A JSON response from text the service wrote itself.
+    public static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
