@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "catalog-migrate", targets: ["MigrateTool"]),
         .executable(name: "command-api", targets: ["CommandAPI"]),
         .executable(name: "projections", targets: ["ProjectionsTool"]),
+        .executable(name: "query-api", targets: ["QueryAPI"]),
         .executable(name: "catalog-seed", targets: ["CatalogSeed"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Redis", targets: ["Redis"]),
@@ -100,6 +101,29 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReplicaRoutingTests", dependencies: ["ReplicaRouting", "Projections", "ClusterHarness"]),
+
+        // The read side's HTTP service.
+        .executableTarget(
+            name: "QueryAPI",
+            dependencies: [
+                "CatalogCLI", "EventStore", "HTTPEdge", "Postgres", "ReplicaRouting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "QueryAPITests",
+            dependencies: [
+                "QueryAPI", "Projections", "ClusterHarness",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
 
         // Generated albums through the Domain and the event store, for benchmarks and demos.
         .executableTarget(

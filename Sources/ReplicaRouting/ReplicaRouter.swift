@@ -175,19 +175,29 @@ public final class ReplicaRouter: Service, Sendable {
                 waited = true
             case .primary:
                 // No usable replica at all: the primary has the newest checkpoint anyway.
-                return try await readFromPrimary(token: token, body)
+                if let answer = try await readFromPrimary(token: token, body) { return answer }
             }
-            guard ContinuousClock.now < deadline else { return try await readFromPrimary(token: token, body) }
+            guard ContinuousClock.now < deadline else {
+                if let answer = try await readFromPrimary(token: token, body) { return answer }
+                throw RoutingError.unavailable
+            }
             try await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
             pause = min(pause * 2, .milliseconds(50))
             failedOn = failedOn.filter { name in state.withLock { $0.node(named: name)?.failed == true } }
         }
     }
 
+    /// Whether the primary answers a trivial query now (readiness).
+    public func primaryAnswers() async -> Bool {
+        (try? await primary.query("SELECT 1")) != nil
+    }
+
+    /// The primary's answer; nil when even the primary's checkpoint is below the token (the projector
+    /// has not applied it yet), so that the caller waits within its budget.
     private func readFromPrimary<Result: Sendable>(
         token: ConsistencyToken?,
         _ body: (PostgresSession) async throws -> (Result, ConsistencyToken)
-    ) async throws -> (Result, Served) {
+    ) async throws -> (Result, Served)? {
         let policy = state.withLock { $0.policy }
         guard policy.primaryFallback else { throw RoutingError.unavailable }
         guard primaryInFlight.add(1, ordering: .relaxed).newValue <= policy.primaryConcurrencyLimit else {
@@ -205,7 +215,7 @@ public final class ReplicaRouter: Service, Sendable {
             metrics.primary.errors.increment()
             throw error
         }
-        if let token, asOf < token { throw RoutingError.unavailable }
+        if let token, asOf < token { return nil }
         return (result, Served(node: Self.primaryName, asOf: asOf))
     }
 }

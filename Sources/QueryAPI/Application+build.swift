@@ -1,0 +1,79 @@
+import EventStore
+import HTTPEdge
+import Hummingbird
+import Logging
+import Postgres
+import Prometheus
+import ReplicaRouting
+import ServiceLifecycle
+
+/// Everything `query-api` needs to start, from flags or the environment.
+struct QueryAPISettings: Sendable {
+    var host = "127.0.0.1"
+    var port = 8081
+    /// `name=conninfo` of each replica, reader role.
+    var replicas: [(name: String, conninfo: String)]
+    /// conninfo of the primary, reader role (fallback).
+    var primary: String
+    var poolSize = 16
+    var connectTimeout: Duration = .seconds(2)
+    var queryTimeout: Duration = .seconds(5)
+    var checkoutTimeout: Duration = .seconds(2)
+    var policy = RoutingPolicy()
+    var healthCheckInterval: Duration = .milliseconds(250)
+    /// How long a read carrying a consistency token may wait for a node to reach it.
+    var tokenBudget: Duration = .seconds(1)
+}
+
+/// The one builder of the service, used by `query-api` and by the tests.
+func buildApplication(
+    _ settings: QueryAPISettings,
+    logger: Logger,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) throws -> some ApplicationProtocol {
+    func client(_ conninfo: String, name: String) throws -> PostgresClient {
+        var configuration = PostgresClient.Configuration(connectionString: conninfo)
+        configuration.poolSize = settings.poolSize
+        configuration.connectTimeout = settings.connectTimeout
+        configuration.queryTimeout = settings.queryTimeout
+        configuration.checkoutTimeout = settings.checkoutTimeout
+        configuration.applicationName = "query-api"
+        var clientLogger = logger
+        clientLogger[metadataKey: "node"] = "\(name)"
+        return try PostgresClient(configuration: configuration, logger: clientLogger)
+    }
+    let replicas = try settings.replicas.map { ReplicaRouter.Replica(name: $0.name, client: try client($0.conninfo, name: $0.name)) }
+    let primary = try client(settings.primary, name: ReplicaRouter.primaryName)
+    let replicaRouter = ReplicaRouter(
+        replicas: replicas,
+        primary: primary,
+        policy: settings.policy,
+        checkInterval: settings.healthCheckInterval,
+        logger: logger
+    )
+    let metrics = HTTPMetrics(registry: registry)
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ProblemMiddleware(metrics: metrics))
+    AlbumRoutes(router: replicaRouter, tokenBudget: settings.tokenBudget).add(to: router)
+    QueryOperationalRoutes(router: replicaRouter, metrics: metrics).add(to: router)
+    for (path, methods) in routeTable {
+        router.refuseOtherMethods(RouterPath(path), allowed: methods)
+    }
+    // Clients first: services shut down in reverse, so the health checks stop before the pools drain.
+    let services: [any Service] = [primary] + replicas.map(\.client) + [replicaRouter]
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "query-api"),
+        services: services,
+        logger: logger
+    )
+}
+
+/// Every path the service answers and its methods.
+let routeTable: [(String, [HTTPRequest.Method])] = [
+    ("/albums/:id", [.get]),
+    ("/health/live", [.get]),
+    ("/health/ready", [.get]),
+    ("/metrics", [.get]),
+]

@@ -1,0 +1,116 @@
+import ArgumentParser
+import CatalogCLI
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ReplicaRouting
+
+/// `query-api`: the read service. Reads come from caught-up replicas, else the primary.
+@main
+struct QueryAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query-api",
+        abstract: "The album catalog's read service: answers from healthy, caught-up replicas, with read-your-writes tokens.",
+        discussion: """
+            Environment (used when the flag is not given):
+              CATALOG_REPLICAS        comma-separated name=conninfo entries of the replicas, reader role
+              CATALOG_QUERY_PRIMARY   conninfo of the primary, reader role (fallback)
+              CATALOG_QUERY_ADDR      host:port to listen on (default 127.0.0.1:8081)
+              LOG_LEVEL               trace, debug, info (default), notice, warning, error, critical
+            """
+    )
+
+    @Option(name: .long, help: "host:port to listen on (env CATALOG_QUERY_ADDR, default 127.0.0.1:8081).")
+    var address: String?
+
+    @Option(name: .long, help: "Replicas as comma-separated name=conninfo entries (env CATALOG_REPLICAS).")
+    var replicas: String?
+
+    @Option(name: .long, help: "conninfo of the primary for the reader role (env CATALOG_QUERY_PRIMARY).")
+    var primary: String?
+
+    @Option(name: .long, help: "Connections per node at most.")
+    var poolSize = 16
+
+    @Option(name: .long, help: "A replica further behind than this many seconds takes no reads.")
+    var maxLagSeconds = 1.0
+
+    @Option(name: .long, help: "A replica further behind than this many bytes of WAL takes no reads.")
+    var maxLagBytes = 16 << 20
+
+    @Option(name: .long, help: "Read from the primary when no replica is usable: on (default) or off.")
+    var primaryFallback = "on"
+
+    @Option(name: .long, help: "Reads the primary serves at once as a fallback; beyond it, 503.")
+    var primaryLimit = 16
+
+    @Option(name: .long, help: "Milliseconds between health checks of each node.")
+    var healthInterval = 250
+
+    @Option(name: .long, help: "Milliseconds a read with a Consistency-Token may wait for a node to reach it.")
+    var tokenBudget = 1000
+
+    @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        guard let primary = primary ?? environment["CATALOG_QUERY_PRIMARY"] else {
+            throw ValidationError("give --primary or set CATALOG_QUERY_PRIMARY")
+        }
+        let replicaList = try Self.parseReplicas(replicas ?? environment["CATALOG_REPLICAS"] ?? "")
+        guard (1...1000).contains(poolSize), (1...1000).contains(primaryLimit), (10...60_000).contains(healthInterval),
+            (0...60_000).contains(tokenBudget), maxLagSeconds > 0, maxLagBytes > 0
+        else {
+            throw ValidationError("--pool-size and --primary-limit take 1 to 1000, --health-interval 10 to 60000, --token-budget 0 to 60000")
+        }
+        guard ["on", "off"].contains(primaryFallback) else { throw ValidationError("--primary-fallback takes on or off") }
+        var settings = QueryAPISettings(replicas: replicaList, primary: primary)
+        (settings.host, settings.port) = try Self.parseAddress(address ?? environment["CATALOG_QUERY_ADDR"] ?? "127.0.0.1:8081")
+        settings.poolSize = poolSize
+        settings.policy.maxLagSeconds = maxLagSeconds
+        settings.policy.maxLagBytes = Int64(maxLagBytes)
+        settings.policy.primaryFallback = primaryFallback == "on"
+        settings.policy.primaryConcurrencyLimit = primaryLimit
+        settings.healthCheckInterval = .milliseconds(healthInterval)
+        settings.tokenBudget = .milliseconds(tokenBudget)
+        let app = try buildApplication(settings, logger: Logger(label: "query-api"), registry: registry)
+        try await app.runService()
+    }
+
+    static func parseReplicas(_ text: String) throws -> [(name: String, conninfo: String)] {
+        try text.split(separator: ",").map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ValidationError("replicas are name=conninfo entries separated by commas")
+            }
+            return (String(parts[0]), String(parts[1]))
+        }
+    }
+
+    static func parseAddress(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("an address is host:port, e.g. 127.0.0.1:8081")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).
+    static func main() async {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await parseAndRun()
+    }
+}

@@ -1,0 +1,44 @@
+import HTTPEdge
+import Hummingbird
+import NIOCore
+import ReplicaRouting
+
+/// Health and metrics of the read side.
+struct QueryOperationalRoutes<Context: RequestContext> {
+    let router: ReplicaRouter
+    let metrics: HTTPMetrics
+
+    func add(to routes: Router<Context>) {
+        routes.get("/health/live") { _, _ in
+            Response.json(.ok, #"{"status":"up"}"#)
+        }
+        routes.get("/health/ready") { _, _ in
+            // Ready when some node can answer: a usable replica, or the primary as a fallback.
+            let set = router.snapshot
+            var dependencies: [String] = []
+            var usable = false
+            for node in set.nodes {
+                let state =
+                    set.isUsable(node) ? "usable" : !node.health.reachable ? "unreachable" : !node.health.inRecovery ? "not a standby" : "lagging"
+                usable = usable || state == "usable"
+                dependencies.append(#""\#(node.name)":"\#(state)""#)
+            }
+            let primaryUp = await router.primaryAnswers()
+            dependencies.append(#""primary":"\#(primaryUp ? "up" : "unreachable")""#)
+            let ready = usable || (primaryUp && set.policy.primaryFallback)
+            return Response.json(
+                ready ? .ok : .serviceUnavailable,
+                #"{"status":"\#(ready ? "ready" : "not ready")","dependencies":{\#(dependencies.joined(separator: ","))}}"#
+            )
+        }
+        routes.get("/metrics") { _, _ in
+            var buffer: [UInt8] = []
+            metrics.registry.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+    }
+}
