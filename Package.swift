@@ -61,7 +61,13 @@ let package = Package(
         ),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ClusterHarness"]),
         // What the command-line executables share: argument parsing with the catalog's exit codes.
-        .target(name: "CatalogCLI", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "CatalogCLI",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MigrateTool",
             dependencies: [

@@ -39,19 +39,14 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ServiceSetup.bootstrapLogging(level: logLevel)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         guard let primary = primary ?? environment["CATALOG_PRIMARY"] else {
             throw ValidationError("give --primary or set CATALOG_PRIMARY")
         }
-        let (host, port) = try Self.parseAddress(address ?? environment["CATALOG_COMMAND_ADDR"] ?? "127.0.0.1:8080")
+        let (host, port) = try ServiceSetup.parseAddress(address ?? environment["CATALOG_COMMAND_ADDR"] ?? "127.0.0.1:8080")
         guard (1...1000).contains(poolSize), (1...3600).contains(queryTimeout) else {
             throw ValidationError("--pool-size takes 1 to 1000, --query-timeout 1 to 3600")
         }
@@ -62,13 +57,6 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.queryTimeout = .seconds(queryTimeout)
         let app = try buildApplication(settings, logger: Logger(label: "command-api"), registry: registry)
         try await app.runService()
-    }
-
-    static func parseAddress(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("an address is host:port, e.g. 127.0.0.1:8080")
-        }
-        return (String(text[..<colon]), port)
     }
 
     /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import Prometheus
 
 extension Router {
     /// Answers 405 with `Allow` for the methods a path does not take, instead of the router's 404.
@@ -20,5 +21,24 @@ extension Response {
     /// A JSON response from text the service wrote itself.
     public static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+extension Router {
+    /// `GET /health/live` and `GET /metrics` (Prometheus text); `beforeScrape` refreshes gauges first.
+    public func addLivenessAndMetrics(registry: PrometheusCollectorRegistry, beforeScrape: @escaping @Sendable () -> Void = {}) {
+        get("/health/live") { _, _ in
+            Response.json(.ok, #"{"status":"up"}"#)
+        }
+        get("/metrics") { _, _ in
+            beforeScrape()
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
     }
 }

@@ -38,12 +38,7 @@ struct DatabaseOptions: ParsableArguments {
     var logLevel: String?
 
     func bootstrapLogging() {
-        let level = Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ServiceSetup.bootstrapLogging(level: logLevel)
     }
 
     /// A client of the primary, checked to be reachable (exit 3 when it is not).

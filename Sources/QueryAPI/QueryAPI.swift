@@ -59,12 +59,7 @@ struct QueryAPICommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ServiceSetup.bootstrapLogging(level: logLevel)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
@@ -79,7 +74,7 @@ struct QueryAPICommand: AsyncParsableCommand {
         }
         guard ["on", "off"].contains(primaryFallback) else { throw ValidationError("--primary-fallback takes on or off") }
         var settings = QueryAPISettings(replicas: replicaList, primary: primary)
-        (settings.host, settings.port) = try Self.parseAddress(address ?? environment["CATALOG_QUERY_ADDR"] ?? "127.0.0.1:8081")
+        (settings.host, settings.port) = try ServiceSetup.parseAddress(address ?? environment["CATALOG_QUERY_ADDR"] ?? "127.0.0.1:8081")
         settings.poolSize = poolSize
         settings.policy.maxLagSeconds = maxLagSeconds
         settings.policy.maxLagBytes = Int64(maxLagBytes)
@@ -99,13 +94,6 @@ struct QueryAPICommand: AsyncParsableCommand {
             }
             return (String(parts[0]), String(parts[1]))
         }
-    }
-
-    static func parseAddress(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("an address is host:port, e.g. 127.0.0.1:8081")
-        }
-        return (String(text[..<colon]), port)
     }
 
     /// ArgumentParser exits 64 on a usage error; the catalog's tools exit 2 (CONTRACT.md).

@@ -19,6 +19,15 @@ public final class ScratchDatabase: Sendable {
             CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
             """
         )
+        // Replicas replay CREATE DATABASE a moment later; a client connecting before that is refused.
+        for node in try Cluster.entries("CATALOG_ADMIN_NODES") where node.name != "primary" {
+            for attempt in 0..<200 {
+                let found = try await Self.run(psql: node.conninfo, "SELECT count(*) FROM pg_database WHERE datname = '\(name)'")
+                if found == "1" { break }
+                if attempt == 199 { throw HarnessError("\(node.name) never got database \(name)") }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
     }
 
     /// The conninfo in `variable` (CATALOG_PRIMARY, CATALOG_PROJECTOR_PRIMARY, ...) pointed at this database.

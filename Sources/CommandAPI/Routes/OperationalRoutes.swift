@@ -11,8 +11,9 @@ struct OperationalRoutes<Context: RequestContext> {
     let metrics: CommandMetrics
 
     func add(to router: Router<Context>) {
-        router.get("/health/live") { _, _ in
-            Self.json(.ok, #"{"status":"up"}"#)
+        router.addLivenessAndMetrics(registry: metrics.registry) {
+            let pool = postgres.poolStatistics
+            metrics.http.recordPool(leased: pool.leased, idle: pool.idle, waiting: pool.waiting)
         }
         router.get("/health/ready") { _, context in
             // Ready when the primary answers and the schema is there (catalog-migrate has run).
@@ -28,17 +29,6 @@ struct OperationalRoutes<Context: RequestContext> {
             return Self.json(
                 ready ? .ok : .serviceUnavailable,
                 #"{"status":"\#(ready ? "ready" : "not ready")","dependencies":{"primary":"\#(state)"}}"#
-            )
-        }
-        router.get("/metrics") { _, _ in
-            let pool = postgres.poolStatistics
-            metrics.http.recordPool(leased: pool.leased, idle: pool.idle, waiting: pool.waiting)
-            var buffer: [UInt8] = []
-            metrics.registry.emit(into: &buffer)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
             )
         }
         router.get("/openapi.json") { _, _ in

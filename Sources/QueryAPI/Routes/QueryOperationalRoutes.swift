@@ -9,9 +9,7 @@ struct QueryOperationalRoutes<Context: RequestContext> {
     let metrics: HTTPMetrics
 
     func add(to routes: Router<Context>) {
-        routes.get("/health/live") { _, _ in
-            Response.json(.ok, #"{"status":"up"}"#)
-        }
+        routes.addLivenessAndMetrics(registry: metrics.registry)
         routes.get("/health/ready") { _, _ in
             // Ready when some node can answer: a usable replica, or the primary as a fallback.
             let set = router.snapshot
@@ -29,15 +27,6 @@ struct QueryOperationalRoutes<Context: RequestContext> {
             return Response.json(
                 ready ? .ok : .serviceUnavailable,
                 #"{"status":"\#(ready ? "ready" : "not ready")","dependencies":{\#(dependencies.joined(separator: ","))}}"#
-            )
-        }
-        routes.get("/metrics") { _, _ in
-            var buffer: [UInt8] = []
-            metrics.registry.emit(into: &buffer)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
             )
         }
     }

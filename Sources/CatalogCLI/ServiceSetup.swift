@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// What the catalog's executables do the same way at start.
+public enum ServiceSetup {
+    /// Logs to stderr at `level` (else $LOG_LEVEL, else info).
+    public static func bootstrapLogging(level: String?) {
+        let level = Logger.Level(rawValue: level ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// Parses `host:port` (a usage error otherwise).
+    public static func parseAddress(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("an address is host:port, e.g. 127.0.0.1:8080")
+        }
+        return (String(text[..<colon]), port)
+    }
+}
