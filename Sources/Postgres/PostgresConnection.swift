@@ -37,6 +37,10 @@ public actor PostgresConnection {
     /// Runs one statement over the extended protocol: the SQL text and each bind travel separately.
     /// `lease` identifies the caller's checkout; the first statement of a new lease checks that the
     /// connection is alive and not left inside someone else's transaction.
+    /// How long after the server's statement_timeout the client gives up on its own: the server's
+    /// cancellation (with its SQLSTATE) should arrive first even on a loaded machine.
+    static let clientDeadlineMargin: Duration = .seconds(2)
+
     func execute(_ query: PostgresQuery, lease: UInt64, isRetry: Bool = false) async throws(PostgresError) -> PostgresRows {
         let isFirstOfLease = lease != currentLease
         if isFirstOfLease {
@@ -44,7 +48,7 @@ public actor PostgresConnection {
             dropIfUnusable()
         }
         let binds = try CBinds(query.binds)
-        let deadline = ContinuousClock.now + settings.queryTimeout + .seconds(1)
+        let deadline = ContinuousClock.now + settings.queryTimeout + Self.clientDeadlineMargin
         let connection = try await connected()
         let statement = query.binds.isEmpty ? nil : try await preparedName(for: query, on: connection, deadline: deadline)
         let sent = binds.withArrays { types, values, lengths, formats in
@@ -123,7 +127,7 @@ public actor PostgresConnection {
             currentLease = lease
             dropIfUnusable()
         }
-        let deadline = ContinuousClock.now + settings.queryTimeout + .seconds(1)
+        let deadline = ContinuousClock.now + settings.queryTimeout + Self.clientDeadlineMargin
         let connection = try await connected()
         guard PQsendQuery(connection, sql) == 1 else {
             let error = connectionError(connection, code: .connectionLost)
