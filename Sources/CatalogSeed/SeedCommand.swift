@@ -76,7 +76,7 @@ struct SeedCommand: AsyncParsableCommand {
         }
         await client.shutdown()
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         print(
             "appended \(albums * eventsPerAlbum) events (\(albums) albums) in \(String(format: "%.1f", seconds)) s"
                 + " (\(Int(Double(albums * eventsPerAlbum) / seconds)) events/s)"

@@ -32,7 +32,7 @@ public struct HTTPMetrics: Sendable {
     public func recordPool(leased: Int, idle: Int, waiting: Int) {
         for (state, value) in [("leased", leased), ("idle", idle), ("waiting", waiting)] {
             registry.makeGauge(
-                descriptor: .init(metricName: "catalog_postgres_pool_connections", helpText: "Primary pool connections by state"),
+                descriptor: .init(metricName: "catalog_postgres_pool", unitName: "connections", helpText: "Primary pool connections by state"),
                 labels: [("state", state)]
             ).set(Double(value))
         }

@@ -18,12 +18,15 @@ enum Checkpoints {
 
     /// Tries the projection's leader lock (held by the session until it ends or unlocks).
     static func tryLead(_ projection: String, in session: PostgresSession) async throws -> Bool {
-        let rows = try await session.query("SELECT pg_try_advisory_lock(\(Int(leaderLockClass))::int4, hashtext(\(projection)))")
-        return try rows.first?.decode(Bool.self, at: 0) ?? false
+        try await tryLock(leaderLockClass, projection, in: session)
     }
 
     static func tryLockRebuild(_ projection: String, in session: PostgresSession) async throws -> Bool {
-        let rows = try await session.query("SELECT pg_try_advisory_lock(\(Int(rebuildLockClass))::int4, hashtext(\(projection)))")
+        try await tryLock(rebuildLockClass, projection, in: session)
+    }
+
+    private static func tryLock(_ lockClass: Int32, _ projection: String, in session: PostgresSession) async throws -> Bool {
+        let rows = try await session.query("SELECT pg_try_advisory_lock(\(Int(lockClass))::int4, hashtext(\(projection)))")
         return try rows.first?.decode(Bool.self, at: 0) ?? false
     }
 

@@ -1,3 +1,4 @@
+import CatalogCLI
 import Foundation
 import Projections
 import Synchronization
@@ -25,7 +26,7 @@ final class ProgressMeter: Sendable {
             return true
         }
         guard due else { return }
-        let seconds = max(Double(progress.elapsed.components.seconds) + Double(progress.elapsed.components.attoseconds) / 1e18, 0.001)
+        let seconds = max(progress.elapsed.inSeconds, 0.001)
         let rate = Double(progress.applied) / seconds
         let fraction = progress.total > 0 ? min(1, Double(progress.applied) / Double(progress.total)) : 1
         let remaining = rate > 0 ? Double(max(0, progress.total - progress.applied)) / rate : 0

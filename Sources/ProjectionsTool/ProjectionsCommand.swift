@@ -81,6 +81,30 @@ func findProjection(_ name: String) throws -> any Projection {
     return projection
 }
 
+/// Runs a replay or verify with its progress on stderr, then closes the client. A failure exits 3 when
+/// the database went away, otherwise 1 with the reason on stderr.
+func withProgress<Report: Sendable>(
+    _ action: String,
+    of projection: any Projection,
+    client: PostgresClient,
+    logger: Logger,
+    _ body: (@escaping @Sendable (Rebuild.Progress) -> Void) async throws -> Report
+) async throws -> Report {
+    let meter = ProgressMeter(label: "\(action) \(projection.name)")
+    do {
+        let report = try await body { meter.update($0) }
+        meter.finish()
+        await client.shutdown()
+        return report
+    } catch {
+        meter.finish()
+        await client.shutdown()
+        try DatabaseOptions.exitIfUnreachable(error, logger: logger)
+        FileHandle.standardError.write(Data("\(action) failed: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
 extension ProjectionsCommand {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -189,25 +213,14 @@ extension ProjectionsCommand {
             guard let policy = PoisonPolicy(rawValue: onPoison) else { throw ValidationError("--on-poison takes halt or skip") }
             // Two connections: one applies a batch while the other reads the next.
             let client = try await options.connect(poolSize: 2, queryTimeout: .seconds(600), logger: logger)
-            let meter = ProgressMeter(label: "replay \(projection.name)")
             let rebuild = Rebuild(projection: projection, client: client, batchSize: batchSize, onPoison: policy, logger: logger)
-            do {
-                let report = try await rebuild.replay { meter.update($0) }
-                meter.finish()
-                let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
-                print(
-                    "replayed \(projection.name): \(report.events) events in \(String(format: "%.1f", seconds)) s"
-                        + " (\(Int(Double(report.events) / max(seconds, 0.001))) events/s), checkpoint \(report.checkpoint)"
-                        + (report.skipped > 0 ? ", \(report.skipped) skipped as dead letters" : "")
-                )
-            } catch {
-                meter.finish()
-                await client.shutdown()
-                try DatabaseOptions.exitIfUnreachable(error, logger: logger)
-                FileHandle.standardError.write(Data("replay failed: \(error)\n".utf8))
-                throw ExitCode(1)
-            }
-            await client.shutdown()
+            let report = try await withProgress("replay", of: projection, client: client, logger: logger) { try await rebuild.replay(progress: $0) }
+            let seconds = report.elapsed.inSeconds
+            print(
+                "replayed \(projection.name): \(report.events) events in \(String(format: "%.1f", seconds)) s"
+                    + " (\(Int(Double(report.events) / max(seconds, 0.001))) events/s), checkpoint \(report.checkpoint)"
+                    + (report.skipped > 0 ? ", \(report.skipped) skipped as dead letters" : "")
+            )
         }
     }
 
@@ -230,19 +243,10 @@ extension ProjectionsCommand {
             let projection = try findProjection(name)
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit takes 1 to 10000") }
             let client = try await options.connect(poolSize: 1, queryTimeout: .seconds(600), logger: logger)
-            let meter = ProgressMeter(label: "verify \(projection.name)")
-            let report: Rebuild.VerifyReport
-            do {
-                report = try await Rebuild(projection: projection, client: client, logger: logger).verify(limit: limit) { meter.update($0) }
-                meter.finish()
-            } catch {
-                meter.finish()
-                await client.shutdown()
-                try DatabaseOptions.exitIfUnreachable(error, logger: logger)
-                FileHandle.standardError.write(Data("verify failed: \(error)\n".utf8))
-                throw ExitCode(1)
+            let rebuild = Rebuild(projection: projection, client: client, logger: logger)
+            let report = try await withProgress("verify", of: projection, client: client, logger: logger) {
+                try await rebuild.verify(limit: limit, progress: $0)
             }
-            await client.shutdown()
             if report.equal {
                 print("\(projection.name): equal (rebuilt from \(report.events) events up to checkpoint \(report.checkpoint))")
                 return

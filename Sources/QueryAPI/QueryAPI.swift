@@ -1,6 +1,7 @@
 import ArgumentParser
 import CatalogCLI
 import Foundation
+import HTTPEdge
 import Hummingbird
 import Logging
 import Metrics
@@ -60,8 +61,7 @@ struct QueryAPICommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServiceSetup.bootstrapLogging(level: logLevel)
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let registry = HTTPMetrics.bootstrapRegistry()
 
         guard let primary = primary ?? environment["CATALOG_QUERY_PRIMARY"] else {
             throw ValidationError("give --primary or set CATALOG_QUERY_PRIMARY")

@@ -112,7 +112,7 @@ final class TestCatalog: Sendable {
             }
             if decided.isEmpty { return true }
             do {
-                try await store.append(to: id.uuid, expectedVersion: album?.version ?? 0, events: decided.map { $0.encoded() })
+                _ = try await store.append(to: id.uuid, expectedVersion: album?.version ?? 0, events: decided.map { $0.encoded() })
                 return true
             } catch AppendError.versionConflict {
                 continue
