@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "QueryAPI",
             dependencies: [
-                "CatalogCLI", "EventStore", "HTTPEdge", "Postgres", "ReplicaRouting",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "ReplicaRouting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

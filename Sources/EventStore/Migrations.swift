@@ -81,6 +81,19 @@ public enum Migrations {
                 GRANT SELECT ON read_model.projection_checkpoints TO catalog_reader;
                 """
         ),
+        Migration(
+            version: 3,
+            name: "album history view",
+            sql: """
+                -- An album's history for query-api: the events' public columns, and the commit order the
+                -- checkpoint is compared with. A view runs with its owner's rights, so the reader sees this
+                -- and nothing else of the event log (no idempotency keys, no request fingerprints).
+                CREATE VIEW read_model.album_history AS
+                    SELECT stream_id AS album_id, version, type, schema_version, data, recorded_at, txid, position FROM events;
+                REVOKE ALL ON read_model.album_history FROM PUBLIC;
+                GRANT SELECT ON read_model.album_history TO catalog_reader;
+                """
+        ),
     ]
 
     /// Applies every pending migration in one transaction, under a transaction-level advisory lock, so two

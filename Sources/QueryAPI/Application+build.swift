@@ -72,8 +72,11 @@ func buildApplication(
 
 /// Every path the service answers and its methods.
 let routeTable: [(String, [HTTPRequest.Method])] = [
+    ("/albums", [.get]),
     ("/albums/:id", [.get]),
+    ("/albums/:id/history", [.get]),
     ("/health/live", [.get]),
     ("/health/ready", [.get]),
     ("/metrics", [.get]),
+    ("/openapi.json", [.get]),
 ]

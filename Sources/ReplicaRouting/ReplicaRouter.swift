@@ -126,7 +126,7 @@ public final class ReplicaRouter: Service, Sendable {
     ) async throws -> (Result, Served) {
         let deadline = ContinuousClock.now + budget
         var failedOn: Set<String> = []
-        var retried = false
+        var failures = 0
         var pause: Duration = .milliseconds(2)
         var waited = false
         defer {
@@ -142,19 +142,23 @@ public final class ReplicaRouter: Service, Sendable {
             let choice = state.withLock { $0.choose(token: token, excluding: failedOn) }
             metrics.decision(choice)
             switch choice {
-            case .replica(let name):
+            case .replica(let name), .probe(let name):
+                // One retry on another replica; after that only the primary (when allowed) is tried.
+                guard failures < 2 else { throw RoutingError.unavailable }
                 let replica = replicas.first { $0.name == name }!
                 state.withLock { $0.begin(name) }
                 metrics.nodes[name]?.requests.increment()
                 do {
                     let (result, asOf) = try await replica.client.withConnection { try await body($0) }
-                    state.withLock { $0.end(name) }
-                    if let token, asOf < token {
-                        // The health check was older than the data: this replica has not reached the token.
-                        failedOn.insert(name)
-                    } else {
-                        return (result, Served(node: name, asOf: asOf))
+                    state.withLock {
+                        $0.end(name)
+                        $0.observe(checkpoint: asOf, on: name)
                     }
+                    guard let token, asOf < token else { return (result, Served(node: name, asOf: asOf)) }
+                    // Not there yet. A probe pauses and tries again; a replica the health check said had
+                    // reached the token (it cannot go back, unless it was rebuilt) is left out of this read.
+                    waited = true
+                    if case .replica = choice { failedOn.insert(name) }
                 } catch let error as PostgresError where error.isUnavailable {
                     state.withLock {
                         $0.end(name)
@@ -163,19 +167,17 @@ public final class ReplicaRouter: Service, Sendable {
                     metrics.nodes[name]?.errors.increment()
                     logger.warning("read failed on a replica; taken out of rotation", metadata: ["replica.name": "\(name)"])
                     failedOn.insert(name)
-                    guard !retried else { throw RoutingError.unavailable }
-                    retried = true
+                    failures += 1
                     continue
                 } catch {
                     state.withLock { $0.end(name) }
                     metrics.nodes[name]?.errors.increment()
                     throw error
                 }
-            case .wait:
-                waited = true
             case .primary:
                 // No usable replica at all: the primary has the newest checkpoint anyway.
                 if let answer = try await readFromPrimary(token: token, body) { return answer }
+                waited = true
             }
             guard ContinuousClock.now < deadline else {
                 if let answer = try await readFromPrimary(token: token, body) { return answer }

@@ -14,8 +14,10 @@ public struct ReplicaSet: Sendable {
     public enum Choice: Equatable, Sendable {
         /// Read from this replica.
         case replica(String)
-        /// No usable replica has reached the token yet, but one may: wait and choose again.
-        case wait
+        /// No usable replica is known to have reached the token (health checks run every 250 ms), but
+        /// this one, the furthest along, may have by now: read there, and the answer's own checkpoint
+        /// decides whether it may be used. Not yet: pause and choose again.
+        case probe(String)
         /// No replica can serve: the primary may (subject to the policy and its concurrency limit).
         case primary
     }
@@ -50,7 +52,14 @@ public struct ReplicaSet: Sendable {
         }
         switch reached.count {
         case 0:
-            return usable.isEmpty ? .primary : .wait
+            let furthest = usable.max { a, b in
+                let (left, right) = (nodes[a], nodes[b])
+                if left.health.checkpoint != right.health.checkpoint {
+                    return (left.health.checkpoint ?? .origin) < (right.health.checkpoint ?? .origin)
+                }
+                return left.inFlight > right.inFlight
+            }
+            return furthest.map { .probe(nodes[$0].name) } ?? .primary
         case 1:
             return .replica(nodes[reached[0]].name)
         default:
@@ -72,6 +81,15 @@ public struct ReplicaSet: Sendable {
         guard let index = nodes.firstIndex(where: { $0.name == name }) else { return }
         nodes[index].health = health
         if health.reachable { nodes[index].failed = false }
+    }
+
+    /// A read on the node answered with `checkpoint`: the node has reached at least that far, whatever
+    /// its last health check said (checkpoints only move forward).
+    public mutating func observe(checkpoint: ConsistencyToken, on name: String) {
+        guard let index = nodes.firstIndex(where: { $0.name == name }) else { return }
+        if nodes[index].health.checkpoint.map({ $0 < checkpoint }) ?? true {
+            nodes[index].health.checkpoint = checkpoint
+        }
     }
 
     /// A read failed on the node (connection lost, timeout): out of rotation until its next good check.

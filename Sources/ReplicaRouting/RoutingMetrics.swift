@@ -22,7 +22,7 @@ struct RoutingMetrics: Sendable {
     let nodes: [String: NodeSeries]
     let primary: NodeSeries
     let chosenReplica = Counter(label: "catalog_routing_decisions_total", dimensions: [("decision", "replica")])
-    let chosenWait = Counter(label: "catalog_routing_decisions_total", dimensions: [("decision", "wait")])
+    let chosenProbe = Counter(label: "catalog_routing_decisions_total", dimensions: [("decision", "probe")])
     let chosenPrimary = Counter(label: "catalog_routing_decisions_total", dimensions: [("decision", "primary")])
     let fallbackRefused = Counter(label: "catalog_primary_fallbacks_refused_total")
     let tokenWaits = Counter(label: "catalog_token_waits_total")
@@ -43,7 +43,7 @@ struct RoutingMetrics: Sendable {
     func decision(_ choice: ReplicaSet.Choice) {
         switch choice {
         case .replica: chosenReplica.increment()
-        case .wait: chosenWait.increment()
+        case .probe: chosenProbe.increment()
         case .primary: chosenPrimary.increment()
         }
     }

@@ -111,6 +111,13 @@ private final class Tailer: Sendable {
                 }
                 try await writers.waitForAll()
             }
+            // The commit-safe horizon is cluster-wide: a transaction of another suite, in another database,
+            // may hold the tailer back for a while. Wait for every event (bounded), then a few more polls
+            // in which a duplicate would show.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while tailer.tokens(of: streams.value).count < appended.value.count && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             try await tailer.waitForPolls(2)
             tailer.stop.store(true, ordering: .releasing)
             try await group.waitForAll()

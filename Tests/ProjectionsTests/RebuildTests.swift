@@ -48,9 +48,12 @@ struct RebuildTests {
                         }
                     }
                     try await Task.sleep(for: .milliseconds(300))
+                    let before = counts.succeeded
                     let replay = try await catalog.runProjections(["replay", "albums", "--batch-size", "50"])
                     #expect(replay.status == 0, "\(replay.output)")
                     #expect(replay.output.contains("replayed albums"))
+                    // The readers kept reading while the replay ran (however slowly the machine went).
+                    #expect(counts.succeeded > before, "no read completed during the replay")
                     try await Task.sleep(for: .milliseconds(300))
                     stop.open()
                     try await group.waitForAll()
@@ -58,7 +61,6 @@ struct RebuildTests {
                 try await catalog.waitUntilCaughtUp()
             }
             #expect(counts.failed == 0, "failed reads: \(counts.errors)")
-            #expect(counts.succeeded > 50)
             let verify = try await catalog.runProjections(["verify", "albums"])
             #expect(verify.status == 0, "\(verify.output)")
             #expect(verify.output.contains("albums: equal"))

@@ -30,20 +30,58 @@ extension TestClientProtocol {
     }
 }
 
-/// A scratch catalog with a projector running in this process, and query-api over its replicas.
+/// A scratch catalog (a database of its own on the main cluster, or a whole scratch cluster for tests
+/// that stop nodes) with a projector running in this process, and query-api over its replicas.
 final class ReadCatalog: Sendable {
-    let database: ScratchDatabase
+    /// The conninfo in a CATALOG_... variable, for this catalog's database.
+    let conninfo: @Sendable (String) throws -> String
+    let replicas: [(name: String, conninfo: String)]
+    /// Superuser conninfo of a node (primary, replica1, ...), for this catalog's database.
+    let admin: @Sendable (String) throws -> String
     let writer: PostgresClient
     let projector: PostgresClient
     let store: EventStore
+    private let teardown: @Sendable () async -> Void
 
-    init() async throws {
-        database = try await ScratchDatabase("query")
-        let owner = try Self.client(database.conninfo("CATALOG_MIGRATOR_PRIMARY"))
+    /// A database of its own on the main cluster.
+    convenience init() async throws {
+        let database = try await ScratchDatabase("query")
+        try await self.init(
+            conninfo: { try database.conninfo($0) },
+            replicas: try database.replicas(),
+            admin: { try database.admin($0) },
+            teardown: { await database.drop() }
+        )
+    }
+
+    /// The catalog database of a scratch cluster.
+    convenience init(cluster: ScratchCluster) async throws {
+        try await self.init(
+            conninfo: { try cluster.value($0) },
+            replicas: try cluster.value("CATALOG_REPLICAS").split(separator: ",").map { entry in
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                return (String(parts[0]), String(parts[1]))
+            },
+            admin: { try cluster.admin($0) },
+            teardown: {}
+        )
+    }
+
+    private init(
+        conninfo: @escaping @Sendable (String) throws -> String,
+        replicas: [(name: String, conninfo: String)],
+        admin: @escaping @Sendable (String) throws -> String,
+        teardown: @escaping @Sendable () async -> Void
+    ) async throws {
+        self.conninfo = conninfo
+        self.replicas = replicas
+        self.admin = admin
+        self.teardown = teardown
+        let owner = try Self.client(conninfo("CATALOG_MIGRATOR_PRIMARY"))
         try await Migrations.migrate(owner)
         await owner.shutdown()
-        writer = try Self.client(database.conninfo("CATALOG_PRIMARY"))
-        projector = try Self.client(database.conninfo("CATALOG_PROJECTOR_PRIMARY"))
+        writer = try Self.client(conninfo("CATALOG_PRIMARY"))
+        projector = try Self.client(conninfo("CATALOG_PROJECTOR_PRIMARY"))
         store = EventStore(client: writer)
     }
 
@@ -54,7 +92,7 @@ final class ReadCatalog: Sendable {
     }
 
     func settings() throws -> QueryAPISettings {
-        var settings = QueryAPISettings(replicas: try database.replicas(), primary: try database.conninfo("CATALOG_QUERY_PRIMARY"))
+        var settings = QueryAPISettings(replicas: replicas, primary: try conninfo("CATALOG_QUERY_PRIMARY"))
         settings.healthCheckInterval = .milliseconds(50)
         // Tests in other databases of the cluster hold the cluster-wide commit-safe horizon back at times
         // (open transactions), which delays the projector; the tokens still must be met, only later.
@@ -65,11 +103,19 @@ final class ReadCatalog: Sendable {
     func close() async {
         await writer.shutdown()
         await projector.shutdown()
-        await database.drop()
+        await teardown()
     }
 
     /// Runs the projector and query-api (through HummingbirdTesting's router client) while `body` runs.
     func run(_ settings: QueryAPISettings? = nil, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = try buildApplication(try settings ?? self.settings(), logger: Logger(label: "query-api-test"))
+        try await withProjector {
+            try await app.test(.live) { client in try await body(client) }
+        }
+    }
+
+    /// Runs the projector in this process while `body` runs, once the read tables exist on every node.
+    func withProjector(_ body: () async throws -> Void) async throws {
         var runnerConfiguration = ProjectionRunner.Configuration()
         runnerConfiguration.pollInterval = .milliseconds(5)
         let runner = ProjectionRunner(
@@ -78,12 +124,11 @@ final class ReadCatalog: Sendable {
             configuration: runnerConfiguration,
             logger: Logger(label: "test")
         )
-        let app = try buildApplication(try settings ?? self.settings(), logger: Logger(label: "query-api-test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await runner.run() }
             defer { group.cancelAll() }
             // The projector creates the read tables when it first leads; wait until every node has them.
-            for conninfo in try [database.conninfo("CATALOG_QUERY_PRIMARY")] + database.replicas().map(\.conninfo) {
+            for conninfo in try [conninfo("CATALOG_QUERY_PRIMARY")] + replicas.map(\.conninfo) {
                 let reader = try Self.client(conninfo)
                 for _ in 0..<400 {
                     let rows = try await reader.query("SELECT to_regclass('read_model.album_views') IS NOT NULL")
@@ -92,21 +137,31 @@ final class ReadCatalog: Sendable {
                 }
                 await reader.shutdown()
             }
-            try await app.test(.live) { client in try await body(client) }
+            try await body()
         }
     }
 
-    func create(_ title: String, songs: [(String, Int?)] = []) async throws -> (AlbumID, ConsistencyToken) {
+    func create(_ title: String, artist: String = "Miles Davis", songs: [(String, Int?)] = []) async throws -> (AlbumID, ConsistencyToken) {
         let id = AlbumID()
         let created = AlbumCreated(
             title: title,
-            artist: "Miles Davis",
+            artist: artist,
             releaseYear: 1959,
             songs: songs.map { Song(id: SongID(), title: $0.0, durationSeconds: $0.1) }
         )
         let result = try await store.append(to: id.uuid, expectedVersion: 0, events: [AlbumEvent.created(created).encoded()])
         return (id, result.token)
     }
+}
+
+/// Waits (up to 20 s) until /health/ready lists each of `replicas` as usable.
+func waitUntilReady(_ client: any TestClientProtocol, replicas: [String]) async throws {
+    for _ in 0..<400 {
+        let dependencies = try await client.get("/health/ready").json["dependencies"] as? [String: String] ?? [:]
+        if replicas.allSatisfy({ dependencies[$0] == "usable" }) { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("replicas \(replicas) never all usable")
 }
 
 @Suite("query-api album reads", .serialized)
@@ -140,6 +195,55 @@ struct AlbumReadTests {
                 let again = try await client.get("/albums/\(id)", headers: [HTTPField.Name("If-None-Match")!: "\"1\""])
                 #expect(again.status == .notModified)
                 #expect(again.text.isEmpty)
+            }
+        } catch {
+            await catalog.close()
+            throw error
+        }
+        await catalog.close()
+    }
+
+    @Test("with both replicas healthy, 1,000 reads reach the replicas only, as each node's pg_stat_statements counts them")
+    func readsReachReplicasOnly() async throws {
+        let catalog = try await ReadCatalog()
+        var settings = try catalog.settings()
+        // The shared cluster is busy with other suites: wide lag bounds keep a briefly slow replica in rotation,
+        // since this test is about where healthy reads go.
+        settings.policy.maxLagSeconds = 60
+        settings.policy.maxLagBytes = 1 << 40
+        do {
+            try await catalog.run(settings) { client in
+                let (id, token) = try await catalog.create("Counted")
+                #expect(try await client.get("/albums/\(id)", headers: [.consistencyToken: token.description]).status == .ok)
+                try await waitUntilReady(client, replicas: ["replica1", "replica2"])
+                func calls() async throws -> [String: Int] {
+                    var calls: [String: Int] = [:]
+                    for node in ["primary", "replica1", "replica2"] {
+                        let count = try await ScratchDatabase.run(
+                            psql: try catalog.admin(node),
+                            """
+                            SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+                            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                              AND query LIKE '%LEFT JOIN read_model.album_views v ON v.id =%'
+                            """
+                        )
+                        calls[node] = Int(count.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+                    }
+                    return calls
+                }
+                let before = try await calls()
+                var servedBy: [String: Int] = [:]
+                for _ in 0..<1000 {
+                    let reply = try await client.get("/albums/\(id)")
+                    #expect(reply.status == .ok)
+                    servedBy[reply.header("Served-By") ?? "?", default: 0] += 1
+                }
+                let after = try await calls()
+                let delta = after.merging(before) { $0 - $1 }
+                #expect(delta["primary"] == 0, "the primary ran the album read: \(delta)")
+                #expect(delta["replica1", default: 0] + delta["replica2", default: 0] == 1000, "\(delta)")
+                #expect(delta["replica1", default: 0] > 100 && delta["replica2", default: 0] > 100, "both replicas share the reads: \(delta)")
+                #expect(servedBy == ["replica1": delta["replica1"] ?? 0, "replica2": delta["replica2"] ?? 0], "Served-By agrees: \(servedBy)")
             }
         } catch {
             await catalog.close()

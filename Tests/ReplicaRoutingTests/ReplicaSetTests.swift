@@ -88,17 +88,41 @@ struct ReplicaSetTests {
         #expect(set.choose(token: nil, using: &generator) == .primary)
     }
 
-    @Test("a token goes only to a replica whose checkpoint reached it; none yet: wait")
+    @Test("a token goes only to a replica whose checkpoint reached it; none known yet: probe the furthest")
     mutating func tokens() {
         var set = set()
         set.record(healthy(checkpoint: ConsistencyToken(transaction: 200, position: 5)), for: "replica2")
         let token = ConsistencyToken(transaction: 150, position: 1)
         for _ in 0..<50 { #expect(set.choose(token: token, using: &generator) == .replica("replica2")) }
-        #expect(set.choose(token: ConsistencyToken(transaction: 300, position: 0), using: &generator) == .wait)
-        // A replica without a checkpoint (the projection never ran) cannot serve a token.
+        // Nobody is known to have reached 300: ask the one furthest along, whose answer tells.
+        let ahead = ConsistencyToken(transaction: 300, position: 0)
+        for _ in 0..<50 { #expect(set.choose(token: ahead, using: &generator) == .probe("replica2")) }
+        // An answer from replica1 showed it past the token: it serves the token without waiting for a check.
+        set.observe(checkpoint: ConsistencyToken(transaction: 301, position: 0), on: "replica1")
+        for _ in 0..<50 { #expect(set.choose(token: ahead, using: &generator) == .replica("replica1")) }
+        // An older answer never moves a checkpoint back.
+        set.observe(checkpoint: ConsistencyToken(transaction: 1, position: 0), on: "replica1")
+        #expect(set.node(named: "replica1")?.health.checkpoint == ConsistencyToken(transaction: 301, position: 0))
+        // Replicas without a checkpoint (the projection never ran) are only probed; no replica: the primary.
+        set.record(healthy(checkpoint: nil), for: "replica1")
         set.record(healthy(checkpoint: nil), for: "replica2")
-        #expect(set.choose(token: token, using: &generator) == .wait)
+        guard case .probe = set.choose(token: token, using: &generator) else {
+            Issue.record("expected a probe")
+            return
+        }
         #expect(set.choose(token: nil, using: &generator) != .primary)
+        set.recordFailure(of: "replica1")
+        set.recordFailure(of: "replica2")
+        #expect(set.choose(token: token, using: &generator) == .primary)
+    }
+
+    @Test("a probe goes to the furthest replica; between equals, to the one with fewer reads in flight")
+    mutating func probes() {
+        var set = set(["a", "b", "c"])
+        set.record(healthy(checkpoint: ConsistencyToken(transaction: 90, position: 0)), for: "a")
+        set.begin("b")
+        let token = ConsistencyToken(transaction: 500, position: 0)
+        for _ in 0..<20 { #expect(set.choose(token: token, using: &generator) == .probe("c")) }
     }
 
     @Test("a failed read takes the node out and retries elsewhere; its next good check brings it back")

@@ -10,6 +10,7 @@ import ReplicaRouting
 extension HTTPField.Name {
     static let asOf = Self("As-Of")!
     static let servedBy = Self("Served-By")!
+    static let cacheStatus = Self("Cache-Status")!
 }
 
 /// The album reads: each one statement that returns the data with the checkpoint of its snapshot.
@@ -17,7 +18,11 @@ struct AlbumRoutes<Context: RequestContext> {
     let router: ReplicaRouter
     let tokenBudget: Duration
 
+    /// RFC 9211: no cache stands in front of the database yet, so every answer went past it.
+    static var noCache: String { "catalog; fwd=bypass" }
+
     func add(to routes: Router<Context>) {
+        addPages(to: routes)
         routes.get("/albums/:id") { request, context in
             let id = try Self.albumID(context)
             let token = try Self.token(request)
@@ -41,7 +46,7 @@ struct AlbumRoutes<Context: RequestContext> {
                 guard let version = try row.decode(Int?.self, at: 2) else { return (nil, asOf) }
                 return (AlbumView(version: version, archived: try row.decode(Bool.self, at: 3), json: try row.decode(String.self, at: 4)), asOf)
             }
-            var headers: HTTPFields = [.asOf: served.asOf.description, .servedBy: served.node]
+            var headers: HTTPFields = [.asOf: served.asOf.description, .servedBy: served.node, .cacheStatus: Self.noCache]
             guard let album else { throw Self.problem(.albumNotFound, headers) }
             if album.archived { throw Self.problem(Problem(.gone, "Album archived", detail: "the album was archived"), headers) }
             let etag = "\"\(album.version)\""

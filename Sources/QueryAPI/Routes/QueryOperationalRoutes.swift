@@ -10,6 +10,7 @@ struct QueryOperationalRoutes<Context: RequestContext> {
 
     func add(to routes: Router<Context>) {
         routes.addLivenessAndMetrics(registry: metrics.registry)
+        routes.get("/openapi.json") { _, _ in Response.json(.ok, OpenAPIDocument.json) }
         routes.get("/health/ready") { _, _ in
             // Ready when some node can answer: a usable replica, or the primary as a fallback.
             let set = router.snapshot

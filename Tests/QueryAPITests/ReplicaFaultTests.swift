@@ -1,0 +1,146 @@
+import ClusterHarness
+import Domain
+import EventStore
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import Synchronization
+import Testing
+
+@testable import QueryAPI
+
+/// Pausing, stopping and starting replicas needs a cluster of its own, so that other suites never see it.
+@Suite("query-api under replica faults", .serialized)
+struct ReplicaFaultTests {
+    @Test("paused replay, a stopped replica, every replica stopped: reads go on and are never stale; fallback on or off")
+    func faults() async throws {
+        let cluster = try await ScratchCluster(name: "query-faults", postgresPort: 25600, redisPort: 26386, replicas: 2)
+        do {
+            let catalog = try await ReadCatalog(cluster: cluster)
+            var settings = try catalog.settings()
+            settings.tokenBudget = .seconds(5)
+            try await catalog.run(settings) { [settings] client in
+                try await waitUntilReady(client, replicas: ["replica1", "replica2"])
+                try await Self.pausedReplay(catalog, client)
+                try await Self.stoppedReplica(cluster, client)
+                try await Self.everyReplicaStopped(cluster, catalog, settings, client)
+            }
+            await catalog.close()
+        } catch {
+            await cluster.destroy()
+            throw error
+        }
+        await cluster.destroy()
+    }
+
+    /// Replay paused on replica1 while 1,000 write-then-read cycles carry their tokens: no answer is stale;
+    /// replica1 leaves rotation once its lag passes the bound, and comes back after resume.
+    static func pausedReplay(_ catalog: ReadCatalog, _ client: any TestClientProtocol) async throws {
+        let (id, _) = try await catalog.create("Paused")
+        try await ScratchDatabase.run(psql: try catalog.admin("replica1"), "SELECT pg_wal_replay_pause()")
+        var version = 1
+        var servedBy: [String: Int] = [:]
+        var stale = 0
+        for cycle in 0..<1000 {
+            let changed = AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Cycle \(cycle)", artist: "Miles Davis", releaseYear: 1959))
+            let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()])
+            version = result.version
+            let reply = try await client.get("/albums/\(id)", headers: [.consistencyToken: result.token.description])
+            #expect(reply.status == .ok, "cycle \(cycle): \(reply.text)")
+            if reply.json["version"] as? Int != version || reply.json["title"] as? String != "Cycle \(cycle)" { stale += 1 }
+            servedBy[reply.header("Served-By") ?? "?", default: 0] += 1
+        }
+        #expect(stale == 0, "stale answers: \(stale), served by \(servedBy)")
+        #expect(servedBy["replica1"] == nil, "a paused replica never reaches a fresh token: \(servedBy)")
+        // Past the lag bound (1 s): out of rotation for reads without a token too.
+        try await Task.sleep(for: .milliseconds(1500))
+        let ready = try await client.get("/health/ready").json["dependencies"] as? [String: String] ?? [:]
+        #expect(ready["replica1"] == "lagging", "\(ready)")
+        var untokened: [String: Int] = [:]
+        for _ in 0..<200 {
+            let reply = try await client.get("/albums/\(id)")
+            untokened[reply.header("Served-By") ?? "?", default: 0] += 1
+        }
+        #expect(untokened["replica1"] == nil, "\(untokened)")
+
+        try await ScratchDatabase.run(psql: try catalog.admin("replica1"), "SELECT pg_wal_replay_resume()")
+        try await waitUntilReady(client, replicas: ["replica1"])
+        #expect(try await servedAtLeastOnce(by: "replica1", client, "/albums/\(id)"))
+    }
+
+    /// replica2 stopped while reads run: every read succeeds; started again, it is back in rotation.
+    static func stoppedReplica(_ cluster: ScratchCluster, _ client: any TestClientProtocol) async throws {
+        let stopped = Flag()
+        let (failures, reads) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            group.addTask {
+                try await cluster.run("stop", "replica2")
+                stopped.set()
+                return (0, 0)
+            }
+            group.addTask {
+                // Reads before, during, and 200 after the stop.
+                var (failures, reads, after) = (0, 0, 0)
+                while after < 200 {
+                    let reply = try await client.get("/albums?limit=5")
+                    reads += 1
+                    if reply.status != .ok { failures += 1 }
+                    if stopped.isSet { after += 1 }
+                }
+                return (failures, reads)
+            }
+            var total = (0, 0)
+            for try await result in group { total = (total.0 + result.0, total.1 + result.1) }
+            return total
+        }
+        #expect(failures == 0, "\(failures) of \(reads) reads failed while replica2 stopped")
+        try await cluster.run("start", "replica2")
+        try await waitUntilReady(client, replicas: ["replica2"])
+        #expect(try await servedAtLeastOnce(by: "replica2", client, "/albums?limit=5"))
+    }
+
+    /// Both replicas stopped: the primary answers (fallback on, the default); with fallback off, 503 with
+    /// Retry-After, and /health/ready says not ready.
+    static func everyReplicaStopped(
+        _ cluster: ScratchCluster,
+        _ catalog: ReadCatalog,
+        _ settings: QueryAPISettings,
+        _ client: any TestClientProtocol
+    ) async throws {
+        try await cluster.run("stop", "replica1")
+        try await cluster.run("stop", "replica2")
+        let (id, token) = try await catalog.create("Primary only")
+        for _ in 0..<50 {
+            let reply = try await client.get("/albums/\(id)", headers: [.consistencyToken: token.description])
+            #expect(reply.status == .ok, "\(reply.text)")
+            #expect(reply.header("Served-By") == "primary")
+        }
+        #expect(try await client.get("/health/ready").status == .ok)
+
+        var strict = settings
+        strict.policy.primaryFallback = false
+        strict.tokenBudget = .milliseconds(300)
+        let app = try buildApplication(strict, logger: Logger(label: "query-api-strict"))
+        try await app.test(.live) { strictClient in
+            for path in ["/albums/\(id)", "/albums", "/albums/\(id)/history"] {
+                let reply = try await strictClient.get(path)
+                #expect(reply.status == .serviceUnavailable, "\(path): \(reply.text)")
+                #expect(reply.header("Retry-After") != nil)
+                #expect(reply.header("Content-Type") == "application/problem+json")
+            }
+            #expect(try await strictClient.get("/health/ready").status == .serviceUnavailable)
+        }
+    }
+
+    static func servedAtLeastOnce(by node: String, _ client: any TestClientProtocol, _ path: String) async throws -> Bool {
+        for _ in 0..<400 where try await client.get(path).header("Served-By") == node { return true }
+        return false
+    }
+}
+
+/// A flag one task raises and another reads.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
