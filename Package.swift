@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "projections", targets: ["ProjectionsTool"]),
         .executable(name: "query-api", targets: ["QueryAPI"]),
         .executable(name: "catalog-seed", targets: ["CatalogSeed"]),
+        .executable(name: "bench-bare-http", targets: ["BenchBareHTTP"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Redis", targets: ["Redis"]),
     ],
@@ -138,6 +139,16 @@ let package = Package(
                 "CatalogCLI", "Domain", "EventStore", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // bench/reads' baseline: a bare Hummingbird server answering query-api's bytes for GET /albums/:id.
+        .executableTarget(
+            name: "BenchBareHTTP",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
 

@@ -11,7 +11,9 @@ public struct AlbumsProjection: Projection {
     public init() {}
 
     public let tables = [
-        ReadTable(name: "album_views", key: "id") { table, bare in
+        // Shape 2 added `document`, the album view's JSON as GET /albums/{id} answers it, made once per
+        // write instead of once per read.
+        ReadTable(name: "album_views", key: "id", shape: 2) { table, bare in
             """
             CREATE TABLE \(table) (
                 id uuid PRIMARY KEY,
@@ -24,7 +26,8 @@ public struct AlbumsProjection: Projection {
                 version integer NOT NULL,
                 archived boolean NOT NULL,
                 created_at timestamptz NOT NULL,
-                updated_at timestamptz NOT NULL
+                updated_at timestamptz NOT NULL,
+                document text NOT NULL
             );
             -- The list: keyset pages ordered by title then id, all albums or one artist's; archived albums are not listed.
             CREATE INDEX \(bare)_by_title ON \(table) (title, id) WHERE NOT archived;
@@ -87,16 +90,25 @@ public struct AlbumsProjection: Projection {
         try await session.query(
             """
             INSERT INTO \(unsafeSQL: table) AS t
-                (id, title, artist, release_year, songs, song_count, total_duration_seconds, version, archived, created_at, updated_at)
-            SELECT id, title, artist, release_year, songs, song_count, total_duration_seconds, version, archived,
-                   timestamptz 'epoch' + created_us * interval '1 microsecond', timestamptz 'epoch' + updated_us * interval '1 microsecond'
-            FROM jsonb_to_recordset(\(PostgresJSON(views.map(AlbumView.Row.init)))) AS r(
-                id uuid, title text, artist text, release_year integer, songs jsonb, song_count integer,
-                total_duration_seconds integer, version integer, archived boolean, created_us bigint, updated_us bigint)
+                (id, title, artist, release_year, songs, song_count, total_duration_seconds, version, archived, created_at, updated_at,
+                 document)
+            SELECT id, title, artist, release_year, songs, song_count, total_duration_seconds, version, archived, created_at, updated_at,
+                   json_build_object('id', id, 'title', title, 'artist', artist, 'releaseYear', release_year, 'songs', songs,
+                                     'songCount', song_count, 'totalDurationSeconds', total_duration_seconds, 'version', version,
+                                     'createdAt', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                     'updatedAt', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
+            FROM (
+                SELECT r.*, timestamptz 'epoch' + created_us * interval '1 microsecond' AS created_at,
+                       timestamptz 'epoch' + updated_us * interval '1 microsecond' AS updated_at
+                FROM jsonb_to_recordset(\(PostgresJSON(views.map(AlbumView.Row.init)))) AS r(
+                    id uuid, title text, artist text, release_year integer, songs jsonb, song_count integer,
+                    total_duration_seconds integer, version integer, archived boolean, created_us bigint, updated_us bigint)
+            ) r
             ON CONFLICT (id) DO UPDATE SET
                 title = excluded.title, artist = excluded.artist, release_year = excluded.release_year, songs = excluded.songs,
                 song_count = excluded.song_count, total_duration_seconds = excluded.total_duration_seconds,
-                version = excluded.version, archived = excluded.archived, updated_at = excluded.updated_at
+                version = excluded.version, archived = excluded.archived, updated_at = excluded.updated_at,
+                document = excluded.document
             """
         )
     }

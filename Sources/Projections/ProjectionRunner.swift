@@ -83,6 +83,7 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
             let fence = try await Checkpoints.takeLeadership(projection.name, leader: configuration.runnerName, in: session)
             logger.info("leading", metadata: ["projection.fence": "\(fence)"])
             try await Rebuild.createIfMissing(projection, in: session)
+            try await rebuildIfOutdated(in: session)
             var checkpoint = try await Checkpoints.read(projection.name, in: session)
             var wasHalted = false
             while true {
@@ -141,6 +142,20 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
     }
 
     /// Takes the leader lock and raises the fence on `session`, as `run` does; for tests of fencing.
+    /// Live tables of another shape than the code's (a deployment changed the projection): rebuild them
+    /// with a replay, on other connections of the client, while this runner holds the lead, so that no
+    /// batch is applied to a table of the old shape. Readers keep reading the old tables until the swap.
+    func rebuildIfOutdated(in session: PostgresSession) async throws {
+        let outdated = try await Rebuild.outdatedTables(projection, in: session)
+        guard !outdated.isEmpty else { return }
+        logger.warning("read tables of another shape than this version's; rebuilding them first", metadata: ["tables": "\(outdated)"])
+        let report = try await Rebuild(projection: projection, client: client, batchSize: 2000, logger: logger).replay()
+        logger.info(
+            "read tables rebuilt",
+            metadata: ["events": "\(report.events)", "checkpoint": "\(report.checkpoint)", "elapsed": "\(report.elapsed)"]
+        )
+    }
+
     public func takeLeadership(in session: PostgresSession) async throws -> Int64? {
         guard try await Checkpoints.tryLead(projection.name, in: session) else { return nil }
         let fence = try await Checkpoints.takeLeadership(projection.name, leader: configuration.runnerName, in: session)

@@ -217,6 +217,7 @@ public struct Rebuild: Sendable {
                 try await session.withTransaction { tx in
                     try await tx.execute(script: table.definition(TableNames.live(table.name), TableNames.live.bare(table.name)))
                     try await tx.execute(script: "GRANT SELECT ON \(TableNames.live(table.name)) TO catalog_reader")
+                    try await tx.execute(script: table.commentStatement(TableNames.live(table.name)))
                 }
             }
         }
@@ -232,9 +233,20 @@ public struct Rebuild: Sendable {
                     definition.replaceSubrange(range, with: "CREATE UNLOGGED TABLE")
                 }
                 try await tx.execute(script: definition)
+                try await tx.execute(script: table.commentStatement(names(table.name)))
                 if !unlogged { try await tx.execute(script: "GRANT SELECT ON \(names(table.name)) TO catalog_reader") }
             }
         }
+    }
+
+    /// The live tables whose recorded shape is not the code's: they must be rebuilt before the runner goes on.
+    static func outdatedTables(_ projection: any Projection, in session: PostgresSession) async throws -> [String] {
+        var outdated: [String] = []
+        for table in projection.tables {
+            let rows = try await session.query("SELECT obj_description(to_regclass(\(TableNames.live(table.name))), 'pg_class')")
+            if try rows.first?.decode(String?.self, at: 0) != table.shapeComment { outdated.append(table.name) }
+        }
+        return outdated
     }
 
     static func drop(_ projection: any Projection, _ names: TableNames, in session: PostgresSession) async throws {

@@ -137,7 +137,8 @@ extension ProjectionsCommand {
             guard let policy = PoisonPolicy(rawValue: onPoison) else { throw ValidationError("--on-poison takes halt or skip") }
             let projections = try (projection.isEmpty ? CatalogProjections.all.map(\.name) : projection).map(findProjection)
             // One connection per runner, held while it leads or stands by, and one for the startup check.
-            let client = try await options.connect(poolSize: projections.count + 1, logger: logger)
+            // One connection per runner, and two for a rebuild a runner may start (see ProjectionRunner).
+            let client = try await options.connect(poolSize: projections.count + 2, logger: logger)
             var configuration = ProjectionRunner.Configuration()
             configuration.batchSize = batchSize
             configuration.pollInterval = .milliseconds(pollInterval)

@@ -193,6 +193,18 @@ final class TestCatalog: Sendable {
             let expected = try await expectedView(of: id)
             #expect(views[id] == expected, "album \(id)")
         }
+        // Each row's document (the album view's JSON) says what its columns say.
+        let mismatched = try await projector.query(
+            """
+            SELECT count(*) FROM read_model.album_views v, LATERAL (SELECT v.document::jsonb AS d) doc
+            WHERE d->>'id' <> v.id::text OR d->>'title' <> v.title OR d->>'artist' <> v.artist
+               OR (d->>'releaseYear')::int IS DISTINCT FROM v.release_year OR d->'songs' <> v.songs
+               OR (d->>'songCount')::int <> v.song_count OR (d->>'totalDurationSeconds')::int <> v.total_duration_seconds
+               OR (d->>'version')::int <> v.version
+               OR (d->>'createdAt')::timestamptz <> v.created_at OR (d->>'updatedAt')::timestamptz <> v.updated_at
+            """
+        )
+        #expect(try mismatched.first?.decode(Int.self, at: 0) == 0, "documents that differ from their rows")
     }
 
     func runProjections(_ arguments: [String]) async throws -> (status: Int32, output: String) {

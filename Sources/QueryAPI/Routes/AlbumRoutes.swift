@@ -29,12 +29,7 @@ struct AlbumRoutes<Context: RequestContext> {
             let (album, served) = try await read(token: token) { session -> (AlbumView?, ConsistencyToken) in
                 let rows = try await session.query(
                     """
-                    SELECT c.txid::text, c.position, v.version, v.archived,
-                           json_build_object('id', v.id, 'title', v.title, 'artist', v.artist, 'releaseYear', v.release_year,
-                                             'songs', v.songs, 'songCount', v.song_count,
-                                             'totalDurationSeconds', v.total_duration_seconds, 'version', v.version,
-                                             'createdAt', to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                                             'updatedAt', to_char(v.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
+                    SELECT c.txid::text, c.position, v.version, v.archived, v.document
                     FROM (SELECT 1) one
                     LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
                     LEFT JOIN read_model.album_views v ON v.id = \(id)

@@ -1,0 +1,63 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOPosix
+
+// `bench-bare-http`: the baseline of bench/reads. GET /albums/:id answers one fixed album body with the
+// headers query-api sends, from a server set up as query-api is (Hummingbird's singleton event loop group,
+// one loop per core, installed as the concurrency executor), so the ratio measures only the read behind it.
+
+let usage = """
+    usage: bench-bare-http [--address host:port] [--body-file PATH] [--etag VALUE] [--as-of TOKEN] [--served-by NODE]
+      --address    where to listen (default 127.0.0.1:18090)
+      --body-file  the JSON body every GET /albums/:id answers (else $BENCH_BODY)
+      --etag, --as-of, --served-by  the ETag, As-Of and Served-By values to send (defaults "1", 0.0, replica1)
+    """
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("bench-bare-http: \(message)\n\(usage)\n".utf8))
+    exit(2)
+}
+
+var options: [String: String] = [:]
+var arguments = CommandLine.arguments.dropFirst()
+while let flag = arguments.popFirst() {
+    guard ["--address", "--body-file", "--etag", "--as-of", "--served-by"].contains(flag), let value = arguments.popFirst() else {
+        fail("unknown flag or missing value: \(flag)")
+    }
+    options[flag] = value
+}
+
+let body: String
+if let path = options["--body-file"] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fail("cannot read \(path)") }
+    body = text
+} else if let text = ProcessInfo.processInfo.environment["BENCH_BODY"] {
+    body = text
+} else {
+    fail("give --body-file or set BENCH_BODY")
+}
+let address = options["--address"] ?? "127.0.0.1:18090"
+guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { fail("bad --address") }
+
+let bodyBytes = ByteBuffer(string: body)
+var fixedHeaders: HTTPFields = [.contentType: "application/json", .eTag: options["--etag"] ?? "\"1\""]
+fixedHeaders[HTTPField.Name("As-Of")!] = options["--as-of"] ?? "0.0"
+fixedHeaders[HTTPField.Name("Served-By")!] = options["--served-by"] ?? "replica1"
+let headers = fixedHeaders
+let requestID = HTTPField.Name("Request-Id")!
+
+NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+let router = Router()
+router.get("/albums/:id") { _, _ in
+    var fields = headers
+    // query-api gives every answer a new request id; so does the baseline, to send the same bytes.
+    fields[requestID] = UUID().uuidString.lowercased()
+    return Response(status: .ok, headers: fields, body: .init(byteBuffer: bodyBytes))
+}
+let app = Application(
+    router: router,
+    configuration: .init(address: .hostname(String(address[..<colon]), port: port), serverName: "bench-bare-http")
+)
+try await app.runService()
