@@ -72,10 +72,15 @@ struct AlbumRoutes<Context: RequestContext> {
             throw Problem.unavailable("no database node can answer now")
         } catch let error as PostgresError where error.sqlState == Self.undefinedTable {
             throw Problem.unavailable("the read model is not built yet (projections run creates it)", retryAfterSeconds: 5)
+        } catch let error as PostgresError where error.sqlState == Self.undefinedColumn {
+            // This version reads a newer shape of the read tables than the node has: projections run
+            // rebuilds them when it starts, and replication brings the new ones.
+            throw Problem.unavailable("the read model is being rebuilt for this version (projections run does it)", retryAfterSeconds: 5)
         }
     }
 
     static var undefinedTable: String { "42P01" }
+    static var undefinedColumn: String { "42703" }
 
     static func albumID(_ context: Context) throws -> UUID {
         guard let text = context.parameters.get("id"), text.utf8.count == 36, let id = UUID(uuidString: text) else {
