@@ -195,7 +195,12 @@ struct ProjectorTests {
             try await catalog.withRunner { try await catalog.waitUntilCaughtUp() }
             let reader = try catalog.reader(catalog.database.conninfo("CATALOG_QUERY_PRIMARY"))
             #expect(try await reader.query("SELECT count(*) FROM read_model.album_views").first?.decode(Int.self, at: 0) == 1)
+            // The history view shows the reader the events' public columns, and nothing more of the log.
+            #expect(try await reader.query("SELECT count(*) FROM read_model.album_history").first?.decode(Int.self, at: 0) == 1)
             for statement: PostgresQuery in [
+                "SELECT idempotency_key FROM read_model.album_history",
+                "SELECT request_hash FROM read_model.album_history",
+                "INSERT INTO read_model.album_history (album_id) VALUES (gen_random_uuid())",
                 "UPDATE read_model.album_views SET title = 'x'",
                 "DELETE FROM read_model.album_views",
                 "UPDATE read_model.projection_checkpoints SET position = 0",
