@@ -113,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "QueryAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "ReplicaRouting",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "Redis", "ReplicaRouting", "ViewCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
-                "QueryAPI", "Projections", "ClusterHarness",
+                "QueryAPI", "Projections", "ClusterHarness", "Redis", "ViewCache",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -151,6 +151,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+
+        // Hot album views in Redis: fenced fills, fences, single-flight, a circuit breaker.
+        .target(
+            name: "ViewCache",
+            dependencies: [
+                "EventStore", "Redis", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(name: "ViewCacheTests", dependencies: ["ViewCache", "ClusterHarness"]),
 
         // What both HTTP services share at their edge: problem+json errors, request ids, request metrics, 405s.
         .target(

@@ -4,8 +4,10 @@ import Hummingbird
 import Logging
 import Postgres
 import Prometheus
+import Redis
 import ReplicaRouting
 import ServiceLifecycle
+import ViewCache
 
 /// Everything `query-api` needs to start, from flags or the environment.
 struct QueryAPISettings: Sendable {
@@ -23,6 +25,9 @@ struct QueryAPISettings: Sendable {
     var healthCheckInterval: Duration = .milliseconds(250)
     /// How long a read carrying a consistency token may wait for a node to reach it.
     var tokenBudget: Duration = .seconds(1)
+    /// `redis://[:password@]host:port[/db]` of the hot views; nil runs without a cache.
+    var redis: String?
+    var cache = ViewCache.Configuration()
 }
 
 /// The one builder of the service, used by `query-api` and by the tests.
@@ -51,17 +56,32 @@ func buildApplication(
         checkInterval: settings.healthCheckInterval,
         logger: logger
     )
+    var redisClient: RedisClient?
+    var cache: ViewCache?
+    if let url = settings.redis {
+        var configuration = try RedisClient.Configuration(url: url)
+        configuration.poolSize = settings.poolSize
+        // The cache must never make a read slow: a Redis that does not answer at once is skipped.
+        configuration.connectTimeout = .milliseconds(250)
+        configuration.commandTimeout = .milliseconds(250)
+        configuration.checkoutTimeout = .milliseconds(250)
+        var redisLogger = logger
+        redisLogger[metadataKey: "node"] = "redis"
+        let client = try RedisClient(configuration: configuration, logger: redisLogger)
+        redisClient = client
+        cache = ViewCache(client: client, configuration: settings.cache, logger: logger)
+    }
     let metrics = HTTPMetrics(registry: registry)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(metrics: metrics))
-    AlbumRoutes(router: replicaRouter, tokenBudget: settings.tokenBudget).add(to: router)
-    QueryOperationalRoutes(router: replicaRouter, metrics: metrics).add(to: router)
+    AlbumRoutes(router: replicaRouter, tokenBudget: settings.tokenBudget, cache: cache).add(to: router)
+    QueryOperationalRoutes(router: replicaRouter, cache: cache, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
     }
     // Clients first: services shut down in reverse, so the health checks stop before the pools drain.
-    let services: [any Service] = [primary] + replicas.map(\.client) + [replicaRouter]
+    let services: [any Service] = (redisClient.map { [$0] } ?? []) + [primary] + replicas.map(\.client) + [replicaRouter]
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "query-api"),

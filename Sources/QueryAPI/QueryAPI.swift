@@ -20,6 +20,7 @@ struct QueryAPICommand: AsyncParsableCommand {
             Environment (used when the flag is not given):
               CATALOG_REPLICAS        comma-separated name=conninfo entries of the replicas, reader role
               CATALOG_QUERY_PRIMARY   conninfo of the primary, reader role (fallback)
+              CATALOG_REDIS           redis://[:password@]host:port[/db] of the hot views (none: no cache)
               CATALOG_QUERY_ADDR      host:port to listen on (default 127.0.0.1:8081)
               LOG_LEVEL               trace, debug, info (default), notice, warning, error, critical
             """
@@ -33,6 +34,9 @@ struct QueryAPICommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "conninfo of the primary for the reader role (env CATALOG_QUERY_PRIMARY).")
     var primary: String?
+
+    @Option(name: .long, help: "redis://[:password@]host:port[/db] of the hot views (env CATALOG_REDIS; none: no cache).")
+    var redis: String?
 
     @Option(name: .long, help: "Connections per node at most.")
     var poolSize = 16
@@ -82,6 +86,7 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.policy.primaryConcurrencyLimit = primaryLimit
         settings.healthCheckInterval = .milliseconds(healthInterval)
         settings.tokenBudget = .milliseconds(tokenBudget)
+        settings.redis = redis ?? environment["CATALOG_REDIS"]
         let app = try buildApplication(settings, logger: Logger(label: "query-api"), registry: registry)
         try await app.runService()
     }

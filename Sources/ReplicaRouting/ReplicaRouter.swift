@@ -90,7 +90,7 @@ public final class ReplicaRouter: Service, Sendable {
             let rows = try await replica.client.query(
                 """
                 SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text,
-                       CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                       CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
                             ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END,
                        (SELECT txid::text FROM read_model.projection_checkpoints WHERE projection = \(projection)),
                        (SELECT position FROM read_model.projection_checkpoints WHERE projection = \(projection))
@@ -107,7 +107,9 @@ public final class ReplicaRouter: Service, Sendable {
                 reachable: true,
                 inRecovery: try row.decode(Bool.self, at: 0),
                 lagBytes: lagBytes,
-                lagSeconds: max(0, try row.decode(Double.self, at: 2)),
+                // Replayed as far as the primary had written: no lag, however long ago the last transaction
+                // was (an idle cluster; a restarted standby whose receiver restarts at a segment start).
+                lagSeconds: lagBytes == 0 ? 0 : max(0, try row.decode(Double.self, at: 2)),
                 checkpoint: checkpoint
             )
         } catch {

@@ -172,11 +172,11 @@ import Testing
 
 @Suite struct OpenAPIValidityTests {
     /// The document is checked by openapi-spec-validator (from PyPI, installed by scripts/install-deps).
-    @Test func theDocumentIsValidOpenAPI31() throws {
+    @Test func theDocumentIsValidOpenAPI31() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("command-api-\(UUID()).json")
         try Data(OpenAPIDocument.json.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let result = try ChildProcess.run(
+        let result = try await ChildProcess.runDetached(
             "/usr/bin/env",
             arguments: ["python3", "-m", "openapi_spec_validator", file.path],
             environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }

@@ -350,11 +350,11 @@ struct QueryOpenAPITests {
 
     /// The document is checked by openapi-spec-validator (from PyPI, installed by scripts/install-deps).
     @Test("the document is valid OpenAPI 3.1")
-    func valid() throws {
+    func valid() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("query-api-\(UUID()).json")
         try Data(OpenAPIDocument.json.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let result = try ChildProcess.run(
+        let result = try await ChildProcess.runDetached(
             "/usr/bin/env",
             arguments: ["python3", "-m", "openapi_spec_validator", file.path],
             environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }

@@ -38,6 +38,8 @@ final class ReadCatalog: Sendable {
     let replicas: [(name: String, conninfo: String)]
     /// Superuser conninfo of a node (primary, replica1, ...), for this catalog's database.
     let admin: @Sendable (String) throws -> String
+    /// The cluster's Redis (shared with other suites: each catalog's keys carry a prefix of their own).
+    let redis: String
     let writer: PostgresClient
     let projector: PostgresClient
     let store: EventStore
@@ -50,6 +52,7 @@ final class ReadCatalog: Sendable {
             conninfo: { try database.conninfo($0) },
             replicas: try database.replicas(),
             admin: { try database.admin($0) },
+            redis: try Cluster.value("CATALOG_REDIS"),
             teardown: { await database.drop() }
         )
     }
@@ -63,6 +66,7 @@ final class ReadCatalog: Sendable {
                 return (String(parts[0]), String(parts[1]))
             },
             admin: { try cluster.admin($0) },
+            redis: try cluster.value("CATALOG_REDIS"),
             teardown: {}
         )
     }
@@ -71,11 +75,13 @@ final class ReadCatalog: Sendable {
         conninfo: @escaping @Sendable (String) throws -> String,
         replicas: [(name: String, conninfo: String)],
         admin: @escaping @Sendable (String) throws -> String,
+        redis: String,
         teardown: @escaping @Sendable () async -> Void
     ) async throws {
         self.conninfo = conninfo
         self.replicas = replicas
         self.admin = admin
+        self.redis = redis
         self.teardown = teardown
         let owner = try Self.client(conninfo("CATALOG_MIGRATOR_PRIMARY"))
         try await Migrations.migrate(owner)
@@ -98,6 +104,52 @@ final class ReadCatalog: Sendable {
         // (open transactions), which delays the projector; the tokens still must be met, only later.
         settings.tokenBudget = .seconds(15)
         return settings
+    }
+
+    /// Waits (up to 30 s) until every replica's checkpoint has reached `token`.
+    func waitForReplicas(_ token: ConsistencyToken) async throws {
+        for replica in replicas {
+            let reader = try Self.client(replica.conninfo)
+            var reached = false
+            for _ in 0..<600 where !reached {
+                let rows = try? await reader.query(
+                    "SELECT txid::text, position FROM read_model.projection_checkpoints WHERE projection = 'albums'"
+                )
+                if let row = rows?.first, let checkpoint = try? ConsistencyToken(row, transaction: 0, position: 1), checkpoint >= token {
+                    reached = true
+                } else {
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            await reader.shutdown()
+            #expect(reached, "\(replica.name) never reached \(token)")
+        }
+    }
+
+    /// Settings with the Redis hot views on, under a key prefix of this catalog's own.
+    func cachedSettings() throws -> QueryAPISettings {
+        var settings = try settings()
+        settings.redis = redis
+        settings.cache.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
+        return settings
+    }
+
+    /// How often each node ran the album statement of GET /albums/{id} in this catalog's database, from
+    /// the node's own statement statistics.
+    func albumReadCalls() async throws -> [String: Int] {
+        var calls: [String: Int] = [:]
+        for node in ["primary"] + replicas.map(\.name) {
+            let count = try await ScratchDatabase.run(
+                psql: try admin(node),
+                """
+                SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND query LIKE '%LEFT JOIN read_model.album_views v ON v.id =%'
+                """
+            )
+            calls[node] = Int(count.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        return calls
     }
 
     func close() async {
@@ -216,29 +268,14 @@ struct AlbumReadTests {
                 let (id, token) = try await catalog.create("Counted")
                 #expect(try await client.get("/albums/\(id)", headers: [.consistencyToken: token.description]).status == .ok)
                 try await waitUntilReady(client, replicas: ["replica1", "replica2"])
-                func calls() async throws -> [String: Int] {
-                    var calls: [String: Int] = [:]
-                    for node in ["primary", "replica1", "replica2"] {
-                        let count = try await ScratchDatabase.run(
-                            psql: try catalog.admin(node),
-                            """
-                            SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
-                            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                              AND query LIKE '%LEFT JOIN read_model.album_views v ON v.id =%'
-                            """
-                        )
-                        calls[node] = Int(count.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-                    }
-                    return calls
-                }
-                let before = try await calls()
+                let before = try await catalog.albumReadCalls()
                 var servedBy: [String: Int] = [:]
                 for _ in 0..<1000 {
                     let reply = try await client.get("/albums/\(id)")
                     #expect(reply.status == .ok)
                     servedBy[reply.header("Served-By") ?? "?", default: 0] += 1
                 }
-                let after = try await calls()
+                let after = try await catalog.albumReadCalls()
                 let delta = after.merging(before) { $0 - $1 }
                 #expect(delta["primary"] == 0, "the primary ran the album read: \(delta)")
                 #expect(delta["replica1", default: 0] + delta["replica2", default: 0] == 1000, "\(delta)")

@@ -6,6 +6,7 @@ import Hummingbird
 import NIOCore
 import Postgres
 import ReplicaRouting
+import ViewCache
 
 extension HTTPField.Name {
     static let asOf = Self("As-Of")!
@@ -13,12 +14,18 @@ extension HTTPField.Name {
     static let cacheStatus = Self("Cache-Status")!
 }
 
-/// The album reads: each one statement that returns the data with the checkpoint of its snapshot.
+/// The album reads: each one statement that returns the data with the checkpoint of its snapshot. An
+/// album's view comes from Redis when a cached one may answer, else from the database, which then fills
+/// Redis through the fence.
 struct AlbumRoutes<Context: RequestContext> {
     let router: ReplicaRouter
     let tokenBudget: Duration
+    /// nil when query-api runs without Redis.
+    let cache: ViewCache?
+    /// Concurrent misses of one album in this process make one database read.
+    let flights = SingleFlight<UUID, DatabaseAnswer>()
 
-    /// RFC 9211: no cache stands in front of the database yet, so every answer went past it.
+    /// RFC 9211: no cache is configured, so every answer went past it.
     static var noCache: String { "catalog; fwd=bypass" }
 
     func add(to routes: Router<Context>) {
@@ -26,38 +33,98 @@ struct AlbumRoutes<Context: RequestContext> {
         routes.get("/albums/:id") { request, context in
             let id = try Self.albumID(context)
             let token = try Self.token(request)
-            let (album, served) = try await read(token: token) { session -> (AlbumView?, ConsistencyToken) in
-                let rows = try await session.query(
-                    """
-                    SELECT c.txid::text, c.position, v.version, v.archived, v.document
-                    FROM (SELECT 1) one
-                    LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
-                    LEFT JOIN read_model.album_views v ON v.id = \(id)
-                    """
-                )
-                guard let row = rows.first else { return (nil, .origin) }
-                let asOf =
-                    try row.decode(String?.self, at: 0) == nil ? ConsistencyToken.origin : try ConsistencyToken(row, transaction: 0, position: 1)
-                guard let version = try row.decode(Int?.self, at: 2) else { return (nil, asOf) }
-                return (AlbumView(version: version, archived: try row.decode(Bool.self, at: 3), json: try row.decode(String.self, at: 4)), asOf)
+            let answer = try await albumView(id, token: token)
+            let view = answer.view
+            var headers: HTTPFields = [.asOf: view.asOf.description, .servedBy: answer.servedBy, .cacheStatus: answer.cacheStatus]
+            switch view.state {
+            case .missing: throw Self.problem(.albumNotFound, headers)
+            case .archived: throw Self.problem(Problem(.gone, "Album archived", detail: "the album was archived"), headers)
+            case .live: break
             }
-            var headers: HTTPFields = [.asOf: served.asOf.description, .servedBy: served.node, .cacheStatus: Self.noCache]
-            guard let album else { throw Self.problem(.albumNotFound, headers) }
-            if album.archived { throw Self.problem(Problem(.gone, "Album archived", detail: "the album was archived"), headers) }
-            let etag = "\"\(album.version)\""
+            let etag = "\"\(view.version)\""
             headers[.eTag] = etag
             if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { Self.etagMatches($0, etag) }) {
                 return Response(status: .notModified, headers: headers)
             }
             headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: album.json)))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: view.document)))
         }
     }
 
-    struct AlbumView: Sendable {
-        var version: Int
-        var archived: Bool
-        var json: String
+    /// An album's view, where it came from, and what the cache did (RFC 9211 Cache-Status).
+    struct Answer: Sendable {
+        var view: CachedView
+        var servedBy: String
+        var cacheStatus: String
+    }
+
+    /// A database read shared by concurrent misses, and whether Redis took the fill.
+    struct DatabaseAnswer: Sendable {
+        var view: CachedView
+        var node: String
+        var stored: Bool
+    }
+
+    func albumView(_ id: UUID, token: ConsistencyToken?) async throws -> Answer {
+        guard let cache else {
+            let (view, served) = try await readAlbum(id, token: token)
+            return Answer(view: view, servedBy: served.node, cacheStatus: Self.noCache)
+        }
+        switch await cache.lookup(id, token: token) {
+        case .hit(let view):
+            return Answer(view: view, servedBy: "cache", cacheStatus: "catalog; hit")
+        case .unavailable:
+            let (view, served) = try await readAlbum(id, token: token)
+            return Answer(view: view, servedBy: served.node, cacheStatus: "catalog; fwd=miss; detail=unavailable")
+        case .miss:
+            var (shared, _) = try await flights.run(id) { try await fillFromDatabase(cache, id, token: token) }
+            if !shared.view.satisfies(token) {
+                // The flight this read joined started with an older token: read for this one.
+                shared = try await fillFromDatabase(cache, id, token: token)
+            }
+            if shared.node == "cache" { return Answer(view: shared.view, servedBy: "cache", cacheStatus: "catalog; hit") }
+            return Answer(view: shared.view, servedBy: shared.node, cacheStatus: "catalog; fwd=miss" + (shared.stored ? "; stored" : ""))
+        }
+    }
+
+    /// Reads the album from the database and fills Redis. When another process holds the album's fill
+    /// lease, first waits briefly for its fill to appear.
+    func fillFromDatabase(_ cache: ViewCache, _ id: UUID, token: ConsistencyToken?) async throws -> DatabaseAnswer {
+        let leased = await cache.acquireFillLease(id)
+        if !leased {
+            for _ in 0..<5 {
+                try await Task.sleep(for: cache.configuration.leaseTTL / 5)
+                if case .hit(let view) = await cache.lookup(id, token: token) { return DatabaseAnswer(view: view, node: "cache", stored: false) }
+            }
+        }
+        let (view, served) = try await readAlbum(id, token: token)
+        let stored = await cache.fill(id, with: view)
+        if leased { await cache.releaseFillLease(id) }
+        return DatabaseAnswer(view: view, node: served.node, stored: stored)
+    }
+
+    /// The album as a node that has reached `token` holds it, in one statement with its checkpoint.
+    func readAlbum(_ id: UUID, token: ConsistencyToken?) async throws -> (CachedView, ReplicaRouter.Served) {
+        try await read(token: token) { session -> (CachedView, ConsistencyToken) in
+            let rows = try await session.query(
+                """
+                SELECT c.txid::text, c.position, v.version, v.archived, v.document
+                FROM (SELECT 1) one
+                LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
+                LEFT JOIN read_model.album_views v ON v.id = \(id)
+                """
+            )
+            guard let row = rows.first, try row.decode(String?.self, at: 0) != nil else {
+                return (CachedView(state: .missing, version: 0, asOf: .origin), .origin)
+            }
+            let asOf = try ConsistencyToken(row, transaction: 0, position: 1)
+            guard let version = try row.decode(Int?.self, at: 2) else { return (CachedView(state: .missing, version: 0, asOf: asOf), asOf) }
+            let view =
+                try row.decode(Bool.self, at: 3)
+                ? CachedView(state: .archived, version: version, asOf: asOf)
+                : CachedView(state: .live, version: version, asOf: asOf, document: try row.decode(String.self, at: 4))
+            return (view, asOf)
+        }
     }
 
     func read<Result: Sendable>(

@@ -2,10 +2,12 @@ import HTTPEdge
 import Hummingbird
 import NIOCore
 import ReplicaRouting
+import ViewCache
 
 /// Health and metrics of the read side.
 struct QueryOperationalRoutes<Context: RequestContext> {
     let router: ReplicaRouter
+    let cache: ViewCache?
     let metrics: HTTPMetrics
 
     func add(to routes: Router<Context>) {
@@ -24,6 +26,8 @@ struct QueryOperationalRoutes<Context: RequestContext> {
             }
             let primaryUp = await router.primaryAnswers()
             dependencies.append(#""primary":"\#(primaryUp ? "up" : "unreachable")""#)
+            // The cache is not needed to answer: while Redis is away reads skip it, and the service stays ready.
+            if let cache { dependencies.append(#""redis":"\#(cache.isAvailable ? "up" : "skipped")""#) }
             let ready = usable || (primaryUp && set.policy.primaryFallback)
             return Response.json(
                 ready ? .ok : .serviceUnavailable,
