@@ -176,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "Redis", "ViewCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "CommandAPITests",
             dependencies: [
-                "CommandAPI", "ClusterHarness",
+                "CommandAPI", "ClusterHarness", "Redis", "ViewCache",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

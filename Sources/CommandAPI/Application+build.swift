@@ -5,6 +5,8 @@ import Hummingbird
 import Logging
 import Postgres
 import Prometheus
+import Redis
+import ViewCache
 
 /// Everything `command-api` needs to start, from flags or the environment.
 struct CommandAPISettings: Sendable {
@@ -15,6 +17,9 @@ struct CommandAPISettings: Sendable {
     var connectTimeout: Duration = .seconds(3)
     var queryTimeout: Duration = .seconds(5)
     var checkoutTimeout: Duration = .seconds(5)
+    /// `redis://[:password@]host:port[/db]` where committed commands raise their albums' fences; nil: none.
+    var redis: String?
+    var cache = ViewCache.Configuration()
 }
 
 /// The one builder of the service, used by `command-api` and by the tests.
@@ -35,7 +40,20 @@ func buildApplication(
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(metrics: metrics.http))
-    CommandRoutes(service: CommandService(store: EventStore(client: postgres), metrics: metrics)).add(to: router)
+    var redisClient: RedisClient?
+    var fences: (any FenceDelivery)?
+    if let url = settings.redis {
+        var configuration = try RedisClient.Configuration(url: url)
+        configuration.poolSize = settings.poolSize
+        // A fence that Redis does not take at once must not hold the command's answer for long.
+        configuration.connectTimeout = .milliseconds(250)
+        configuration.commandTimeout = .milliseconds(250)
+        configuration.checkoutTimeout = .milliseconds(250)
+        let client = try RedisClient(configuration: configuration, logger: logger)
+        redisClient = client
+        fences = DirectFences(cache: ViewCache(client: client, configuration: settings.cache, logger: logger), logger: logger)
+    }
+    CommandRoutes(service: CommandService(store: EventStore(client: postgres), metrics: metrics, fences: fences)).add(to: router)
     OperationalRoutes(postgres: postgres, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
@@ -43,7 +61,7 @@ func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "command-api"),
-        services: [postgres],
+        services: [postgres] + (redisClient.map { [$0] } ?? []),
         logger: logger
     )
 }

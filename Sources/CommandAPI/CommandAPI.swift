@@ -19,6 +19,7 @@ struct CommandAPICommand: AsyncParsableCommand {
             Environment (used when the flag is not given):
               CATALOG_COMMAND_ADDR   host:port to listen on (default 127.0.0.1:8080)
               CATALOG_PRIMARY        libpq conninfo of the primary for the writer role; may list several hosts
+              CATALOG_REDIS          redis://[:password@]host:port[/db] for the cache fences (none: no fences)
               LOG_LEVEL              trace, debug, info, notice, warning, error or critical (default info)
             """
     )
@@ -34,6 +35,9 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Seconds a statement may take before it is cancelled and the command answered 503.")
     var queryTimeout: Int = 5
+
+    @Option(name: .long, help: "redis://[:password@]host:port[/db] where commands raise their albums' cache fences (env CATALOG_REDIS).")
+    var redis: String?
 
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
@@ -55,6 +59,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.port = port
         settings.poolSize = poolSize
         settings.queryTimeout = .seconds(queryTimeout)
+        settings.redis = redis ?? environment["CATALOG_REDIS"]
         let app = try buildApplication(settings, logger: Logger(label: "command-api"), registry: registry)
         try await app.runService()
     }

@@ -19,6 +19,8 @@ struct CommandOutcome: Equatable, Sendable {
 struct CommandService: Sendable {
     let store: EventStore
     let metrics: CommandMetrics
+    /// nil when command-api runs without Redis.
+    let fences: (any FenceDelivery)?
     /// Attempts before a command that keeps losing races is answered 503.
     let maximumAttempts = 32
 
@@ -32,6 +34,7 @@ struct CommandService: Sendable {
         let started = ContinuousClock.now
         do {
             let outcome = try await run(command, on: albumID, ifMatch: ifMatch, idempotency: idempotency)
+            if let fences, outcome.version > 0 { await fences.deliver(album: outcome.albumID.uuid, version: outcome.version) }
             metrics.record(command: command.name, outcome: "ok", duration: ContinuousClock.now - started)
             return outcome
         } catch {

@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Postgres
+import ViewCache
 
 @testable import CommandAPI
 
@@ -44,6 +45,8 @@ func migrate() async throws {
 func withCommandAPI<Value: Sendable>(
     primary: String? = nil,
     queryTimeout: Duration = .seconds(5),
+    redis: String? = nil,
+    cache: ViewCache.Configuration = .init(),
     _ body: @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     try await migrate()
@@ -51,6 +54,8 @@ func withCommandAPI<Value: Sendable>(
     settings.poolSize = 16
     settings.queryTimeout = queryTimeout
     settings.connectTimeout = .seconds(2)
+    settings.redis = redis
+    settings.cache = cache
     let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
     return try await app.test(.router, body)
 }
