@@ -16,6 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -161,6 +162,16 @@ let package = Package(
         ),
         .testTarget(name: "ViewCacheTests", dependencies: ["ViewCache", "ClusterHarness"]),
 
+        // The command side's SQLite outbox of cache fences (GRDB), and its relay to Redis.
+        .target(
+            name: "Outbox",
+            dependencies: [
+                "ViewCache", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "ClusterHarness", "Redis"]),
+
         // What both HTTP services share at their edge: problem+json errors, request ids, request metrics, 405s.
         .target(
             name: "HTTPEdge",
@@ -176,7 +187,7 @@ let package = Package(
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "Redis", "ViewCache",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Outbox", "Postgres", "Redis", "ViewCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "CommandAPITests",
             dependencies: [
-                "CommandAPI", "ClusterHarness", "Redis", "ViewCache",
+                "CommandAPI", "ClusterHarness", "Outbox", "Redis", "ViewCache",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

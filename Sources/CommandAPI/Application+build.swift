@@ -3,9 +3,11 @@ import EventStore
 import HTTPEdge
 import Hummingbird
 import Logging
+import Outbox
 import Postgres
 import Prometheus
 import Redis
+import ServiceLifecycle
 import ViewCache
 
 /// Everything `command-api` needs to start, from flags or the environment.
@@ -20,6 +22,9 @@ struct CommandAPISettings: Sendable {
     /// `redis://[:password@]host:port[/db]` where committed commands raise their albums' fences; nil: none.
     var redis: String?
     var cache = ViewCache.Configuration()
+    /// The SQLite outbox of the fences (used with `redis`).
+    var outboxPath = "catalog-outbox.sqlite"
+    var relay = OutboxRelay.Configuration()
 }
 
 /// The one builder of the service, used by `command-api` and by the tests.
@@ -40,28 +45,39 @@ func buildApplication(
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(metrics: metrics.http))
-    var redisClient: RedisClient?
-    var fences: (any FenceDelivery)?
+    var services: [any Service] = [postgres]
+    var outbox: Outbox?
     if let url = settings.redis {
         var configuration = try RedisClient.Configuration(url: url)
-        configuration.poolSize = settings.poolSize
-        // A fence that Redis does not take at once must not hold the command's answer for long.
-        configuration.connectTimeout = .milliseconds(250)
-        configuration.commandTimeout = .milliseconds(250)
-        configuration.checkoutTimeout = .milliseconds(250)
-        let client = try RedisClient(configuration: configuration, logger: logger)
-        redisClient = client
-        fences = DirectFences(cache: ViewCache(client: client, configuration: settings.cache, logger: logger), logger: logger)
+        configuration.poolSize = 4
+        configuration.connectTimeout = .milliseconds(500)
+        configuration.commandTimeout = .seconds(2)
+        var redisLogger = logger
+        redisLogger[metadataKey: "node"] = "redis"
+        let redis = try RedisClient(configuration: configuration, logger: redisLogger)
+        let opened = try Outbox(path: settings.outboxPath, logger: logger)
+        let store = EventStore(client: postgres)
+        let relay = OutboxRelay(
+            outbox: opened,
+            cache: ViewCache(client: redis, configuration: settings.cache, logger: logger),
+            configuration: settings.relay,
+            logger: logger
+        ) { album in
+            try await store.readStream(album).last?.version ?? 0
+        }
+        outbox = opened
+        // Shut down in reverse: the relay delivers what it can, then the clients close.
+        services += [redis, relay]
     }
-    CommandRoutes(service: CommandService(store: EventStore(client: postgres), metrics: metrics, fences: fences)).add(to: router)
-    OperationalRoutes(postgres: postgres, metrics: metrics).add(to: router)
+    CommandRoutes(service: CommandService(store: EventStore(client: postgres), metrics: metrics, outbox: outbox)).add(to: router)
+    OperationalRoutes(postgres: postgres, outbox: outbox, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
     }
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "command-api"),
-        services: [postgres] + (redisClient.map { [$0] } ?? []),
+        services: services,
         logger: logger
     )
 }

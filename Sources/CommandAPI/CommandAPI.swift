@@ -20,6 +20,7 @@ struct CommandAPICommand: AsyncParsableCommand {
               CATALOG_COMMAND_ADDR   host:port to listen on (default 127.0.0.1:8080)
               CATALOG_PRIMARY        libpq conninfo of the primary for the writer role; may list several hosts
               CATALOG_REDIS          redis://[:password@]host:port[/db] for the cache fences (none: no fences)
+              CATALOG_OUTBOX_PATH    SQLite file of the fences' outbox (default catalog-outbox.sqlite)
               LOG_LEVEL              trace, debug, info, notice, warning, error or critical (default info)
             """
     )
@@ -38,6 +39,9 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "redis://[:password@]host:port[/db] where commands raise their albums' cache fences (env CATALOG_REDIS).")
     var redis: String?
+
+    @Option(name: .long, help: "SQLite file of the fences' outbox (env CATALOG_OUTBOX_PATH, default catalog-outbox.sqlite).")
+    var outbox: String?
 
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
@@ -60,6 +64,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.poolSize = poolSize
         settings.queryTimeout = .seconds(queryTimeout)
         settings.redis = redis ?? environment["CATALOG_REDIS"]
+        settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
         let app = try buildApplication(settings, logger: Logger(label: "command-api"), registry: registry)
         try await app.runService()
     }

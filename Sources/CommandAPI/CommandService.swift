@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import HTTPEdge
 import Logging
+import Outbox
 import Postgres
 
 /// What a successful command answers with.
@@ -19,8 +20,8 @@ struct CommandOutcome: Equatable, Sendable {
 struct CommandService: Sendable {
     let store: EventStore
     let metrics: CommandMetrics
-    /// nil when command-api runs without Redis.
-    let fences: (any FenceDelivery)?
+    /// Where each command records its cache fence before it commits; nil when command-api runs without Redis.
+    let outbox: Outbox?
     /// Attempts before a command that keeps losing races is answered 503.
     let maximumAttempts = 32
 
@@ -34,7 +35,6 @@ struct CommandService: Sendable {
         let started = ContinuousClock.now
         do {
             let outcome = try await run(command, on: albumID, ifMatch: ifMatch, idempotency: idempotency)
-            if let fences, outcome.version > 0 { await fences.deliver(album: outcome.albumID.uuid, version: outcome.version) }
             metrics.record(command: command.name, outcome: "ok", duration: ContinuousClock.now - started)
             return outcome
         } catch {
@@ -63,6 +63,10 @@ struct CommandService: Sendable {
                 // A change to the values the album already has: nothing to append.
                 return CommandOutcome(albumID: albumID, version: stream.count, token: stream.last?.token ?? .origin, songID: nil)
             }
+            // The fence this write needs, recorded durably before it can commit (invariant I6). A failure
+            // other than a refused append (connection lost, commit outcome unknown) leaves the intent
+            // pending: the relay settles it by asking the primary.
+            let intent = try await recordIntent(album: albumID, version: stream.count + events.count)
             do {
                 let result = try await store.append(
                     to: albumID.uuid,
@@ -70,20 +74,45 @@ struct CommandService: Sendable {
                     events: events.map { $0.encoded() },
                     idempotency: idempotency
                 )
+                if FaultPoints.killAfterCommit { FaultPoints.kill() }
+                try await settle(intent, committed: true)
                 return Self.outcome(of: result.events)
             } catch AppendError.versionConflict {
+                try await settle(intent, committed: false)
                 if ifMatch != nil {
                     let current = try await store.readStream(albumID.uuid).count
                     throw Problem.versionMismatch(current: current)
                 }
                 if attempt == maximumAttempts { break }
             } catch AppendError.duplicate(let earlier) {
+                try await settle(intent, committed: false)
                 return Self.outcome(of: earlier.events)
             } catch AppendError.idempotencyKeyReused {
+                try await settle(intent, committed: false)
                 throw Problem.idempotencyKeyReused
             }
         }
         throw Problem.unavailable("the album is changing too fast; retry", retryAfterSeconds: 1)
+    }
+
+    private func recordIntent(album: AlbumID, version: Int) async throws -> Int64? {
+        guard let outbox else { return nil }
+        do {
+            return try await outbox.record(album: album.uuid, version: version)
+        } catch {
+            throw Problem.unavailable("the outbox cannot record the command's cache fence; retry", retryAfterSeconds: 1)
+        }
+    }
+
+    /// Marks the intent: committed (the relay delivers its fence now) or aborted (nothing to deliver).
+    /// When even that write fails the intent stays pending and the relay settles it later.
+    private func settle(_ intent: Int64?, committed: Bool) async throws {
+        guard let outbox, let intent else { return }
+        if committed {
+            try? await outbox.markCommitted(intent)
+        } else {
+            try? await outbox.markAborted(intent)
+        }
     }
 
     private static func outcome(of events: [RecordedEvent]) -> CommandOutcome {

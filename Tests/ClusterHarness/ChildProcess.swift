@@ -40,7 +40,6 @@ public enum ChildProcess {
         return (wait(pid), String(decoding: output, as: UTF8.self))
     }
 
-    /// Waits for a child and returns its exit status (128 + N when signal N ended it).
     /// `run` on a thread of its own: waiting for the child never holds one of Swift's few cooperative
     /// threads (which would stall every other test of the run meanwhile).
     public static func runDetached(_ path: String, arguments: [String], environment: [String]) async throws -> (status: Int32, output: String) {
@@ -51,6 +50,7 @@ public enum ChildProcess {
         }
     }
 
+    /// Waits for a child and returns its exit status (128 + N when signal N ended it).
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

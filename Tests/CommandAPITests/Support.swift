@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Postgres
+import Redis
 import ViewCache
 
 @testable import CommandAPI
@@ -47,6 +48,7 @@ func withCommandAPI<Value: Sendable>(
     queryTimeout: Duration = .seconds(5),
     redis: String? = nil,
     cache: ViewCache.Configuration = .init(),
+    outboxPath: String? = nil,
     _ body: @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     try await migrate()
@@ -56,12 +58,36 @@ func withCommandAPI<Value: Sendable>(
     settings.connectTimeout = .seconds(2)
     settings.redis = redis
     settings.cache = cache
+    settings.outboxPath = outboxPath ?? FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path
     let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
     return try await app.test(.router, body)
 }
 
 let kindOfBlue =
     #"{"title":"Kind of Blue","artist":"Miles Davis","releaseYear":1959,"songs":[{"title":"So What","durationSeconds":562},{"title":"Freddie Freeloader"}]}"#
+
+/// Waits up to `limit` for `condition`; whether it came true.
+func within(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + limit
+    repeat {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(5))
+    } while ContinuousClock.now < deadline
+    return try await condition()
+}
+
+/// A view cache on the main cluster's Redis, with keys of its own.
+func testCache() throws -> (ViewCache, ViewCache.Configuration, String) {
+    var configuration = ViewCache.Configuration()
+    configuration.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
+    let url = try Cluster.value("CATALOG_REDIS")
+    let cache = ViewCache(
+        client: try RedisClient(configuration: try RedisClient.Configuration(url: url)),
+        configuration: configuration,
+        logger: Logger(label: "test")
+    )
+    return (cache, configuration, url)
+}
 
 /// The album's song ids in track order, folded from its events by the Domain.
 func songIDs(_ albumID: String) async throws -> [String] {

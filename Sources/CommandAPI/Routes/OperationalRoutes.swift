@@ -2,12 +2,14 @@ import Foundation
 import HTTPEdge
 import Hummingbird
 import NIOCore
+import Outbox
 import Postgres
 import Prometheus
 
 /// Health, metrics and the OpenAPI document.
 struct OperationalRoutes<Context: RequestContext> {
     let postgres: PostgresClient
+    let outbox: Outbox?
     let metrics: CommandMetrics
 
     func add(to router: Router<Context>) {
@@ -26,9 +28,14 @@ struct OperationalRoutes<Context: RequestContext> {
                 state = error.isUnavailable ? "unreachable" : "schema missing"
             }
             let ready = state == "up"
+            // The outbox does not decide readiness (commands go on while Redis is away); its backlog is detail.
+            var outboxDetail = ""
+            if let outbox, let (count, oldest) = try? await outbox.backlog() {
+                outboxDetail = #","outbox":{"undelivered":\#(count),"oldestSeconds":\#((oldest * 1000).rounded() / 1000)}"#
+            }
             return Self.json(
                 ready ? .ok : .serviceUnavailable,
-                #"{"status":"\#(ready ? "ready" : "not ready")","dependencies":{"primary":"\#(state)"}}"#
+                #"{"status":"\#(ready ? "ready" : "not ready")","dependencies":{"primary":"\#(state)"}\#(outboxDetail)}"#
             )
         }
         router.get("/openapi.json") { _, _ in

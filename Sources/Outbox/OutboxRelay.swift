@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import ViewCache
+
+/// Delivers committed intents to Redis as fences, in pipelined batches, at once after a commit and with
+/// backoff while Redis is down; settles orphaned intents (their command died between recording the
+/// intent and marking it) by asking the primary for the album's version; prunes what is done.
+public final class OutboxRelay: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Intents per Redis round trip.
+        public var batchSize = 500
+        /// How often the relay looks even without a signal (orphans, pruning, a missed wake-up).
+        public var pollInterval: Duration = .milliseconds(500)
+        /// Backoff while Redis refuses: from `retryMinimum`, doubling to `retryMaximum`.
+        public var retryMinimum: Duration = .milliseconds(50)
+        public var retryMaximum: Duration = .milliseconds(250)
+        /// A pending intent of this run older than this is settled by asking the primary. Settling one whose
+        /// command is in fact still running is harmless: the command marks it again when it finishes.
+        public var orphanAge: TimeInterval = 10
+        /// Delivered and aborted intents are kept this long (for operators), then pruned.
+        public var keepDone: TimeInterval = 300
+
+        public init() {}
+    }
+
+    /// The album's version on the primary, to settle an orphaned intent: nil when it cannot be known now.
+    public typealias VersionLookup = @Sendable (UUID) async throws -> Int
+
+    let outbox: Outbox
+    let cache: ViewCache
+    let versionOf: VersionLookup
+    let configuration: Configuration
+    let logger: Logger
+    private let depth = Gauge(label: "catalog_outbox_undelivered")
+    private let oldest = Gauge(label: "catalog_outbox_oldest_undelivered_seconds")
+    private let delivered = Counter(label: "catalog_outbox_delivered_total")
+    private let settled = Counter(label: "catalog_outbox_settled_total")
+
+    public init(outbox: Outbox, cache: ViewCache, configuration: Configuration = .init(), logger: Logger, versionOf: @escaping VersionLookup) {
+        self.outbox = outbox
+        self.cache = cache
+        self.configuration = configuration
+        self.logger = logger
+        self.versionOf = versionOf
+    }
+
+    public func run() async throws {
+        // On graceful shutdown: stop the loop, then deliver what committed meanwhile; what Redis does not
+        // take now stays in the outbox for the next run.
+        try await cancelWhenGracefulShutdown { await self.loop() }
+        _ = try? await deliverCommitted()
+    }
+
+    /// Delivers at once after each commit (and at least every poll interval), with backoff while Redis
+    /// refuses; settles orphans and prunes once per poll interval.
+    private func loop() async {
+        var pause = configuration.retryMinimum
+        var lastHousekeeping = ContinuousClock.now - .seconds(3600)
+        while !Task.isCancelled {
+            do {
+                if ContinuousClock.now - lastHousekeeping > configuration.pollInterval {
+                    try await settleOrphans()
+                    try await outbox.prune(olderThan: configuration.keepDone)
+                    try await report()
+                    lastHousekeeping = .now
+                }
+                let sent = try await deliverCommitted()
+                pause = configuration.retryMinimum
+                if sent == configuration.batchSize { continue }
+                await outbox.committed.wait(upTo: configuration.pollInterval)
+            } catch {
+                logger.warning("fences not delivered yet; retrying", metadata: ["retry.in": "\(pause)"])
+                try? await report()
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, configuration.retryMaximum)
+            }
+        }
+    }
+
+    /// Delivers up to a batch of committed intents; returns how many.
+    @discardableResult
+    public func deliverCommitted() async throws -> Int {
+        let intents = try await outbox.committedIntents(limit: configuration.batchSize)
+        guard !intents.isEmpty else { return 0 }
+        try await cache.raiseFences(intents.map { ($0.album, $0.version) })
+        try await outbox.mark(intents.map(\.id), .delivered)
+        delivered.increment(by: intents.count)
+        return intents.count
+    }
+
+    /// Orphaned intents: committed when the primary's album has reached their version (this command's
+    /// write, or a later one: the fence is due either way), else aborted.
+    func settleOrphans() async throws {
+        let orphans = try await outbox.orphanedIntents(olderThan: configuration.orphanAge, limit: configuration.batchSize)
+        for intent in orphans {
+            let version = try await versionOf(intent.album)
+            try await outbox.mark([intent.id], version >= intent.version ? .committed : .aborted)
+            settled.increment()
+            logger.info(
+                "settled an intent left by a command that did not finish",
+                metadata: ["album.id": "\(intent.album)", "album.version": "\(intent.version)", "committed": "\(version >= intent.version)"]
+            )
+        }
+    }
+
+    func report() async throws {
+        let (count, oldestSeconds) = try await outbox.backlog()
+        depth.record(count)
+        oldest.record(oldestSeconds)
+    }
+}
