@@ -3,57 +3,90 @@ import ConnectionPool
 import Foundation
 import Logging
 
-/// One hiredis context. Every hiredis call runs on the connection's own serial queue (its executor),
-/// never on Swift's cooperative threads. A context that saw an I/O error or timeout is dead in hiredis:
-/// it is freed, and the next command connects again, re-authenticates and re-applies the timeouts.
+/// One hiredis context, in non-blocking mode: commands are written and replies parsed on the calling
+/// task (those hiredis calls never block), and waiting for the socket suspends on the shared
+/// `SocketWaiter`, so no thread is held or switched to per command. Connecting, which hiredis does with
+/// blocking calls, runs on a dispatch queue of its own. A context that saw an I/O error or timeout is
+/// dead in hiredis: it is freed, and the next command connects again and re-authenticates.
 public actor RedisConnection {
-    private nonisolated let executor: SerialQueueExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-
+    private let connectQueue: DispatchQueue
     private let configuration: RedisClient.Configuration
     private let logger: Logger
     private var context: UnsafeMutablePointer<redisContext>?
 
     init(configuration: RedisClient.Configuration, label: String, logger: Logger) {
-        self.executor = SerialQueueExecutor(label: label)
+        self.connectQueue = DispatchQueue(label: label)
         self.configuration = configuration
         self.logger = logger
     }
 
     isolated deinit {
-        if let context { redisFree(context) }
+        if let context {
+            SocketWaiter.shared.forget(context.pointee.fd)
+            redisFree(context)
+        }
     }
 
     /// Sends one command and returns its reply; an error reply is returned as `.error`, not thrown.
-    public func send(_ command: RedisCommand) throws(RedisError) -> RedisValue {
-        try pipeline([command])[0]
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        try await pipeline([command])[0]
     }
 
-    /// Writes every command, then reads every reply, in one round trip.
-    public func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisValue] {
+    /// Writes every command, then reads every reply, in one round trip, within the command timeout.
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         dropIfClosedByServer()
-        let context = try connected()
+        let context = try await connected()
+        return try await exchange(commands, on: context)
+    }
+
+    private func exchange(_ commands: [RedisCommand], on context: UnsafeMutablePointer<redisContext>) async throws(RedisError) -> [RedisValue] {
+        let deadline = ContinuousClock.now + configuration.commandTimeout
         for command in commands {
             let appended = Self.withArgv(command.arguments) { argc, argv, lengths in
                 redisAppendCommandArgv(context, argc, argv, lengths)
             }
             guard appended == REDIS_OK else { throw fail(context) }
         }
+        var written: Int32 = 0
+        while written == 0 {
+            guard redisBufferWrite(context, &written) == REDIS_OK else { throw fail(context) }
+            if written == 0 { try await wait(context, for: .write, until: deadline) }
+        }
         var replies: [RedisValue] = []
         replies.reserveCapacity(commands.count)
         for _ in commands {
             var reply: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw fail(context) }
-            let typed = reply.assumingMemoryBound(to: redisReply.self)
-            replies.append(Self.value(of: typed))
+            while true {
+                guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { throw fail(context) }
+                if reply != nil { break }
+                try await wait(context, for: .read, until: deadline)
+                // In non-blocking mode a read that finds nothing yet is not an error; EOF is.
+                guard redisBufferRead(context) == REDIS_OK else { throw fail(context) }
+            }
+            guard let reply else { throw fail(context) }
+            replies.append(Self.value(of: reply.assumingMemoryBound(to: redisReply.self)))
             freeReplyObject(reply)
         }
         return replies
     }
 
+    private func wait(
+        _ context: UnsafeMutablePointer<redisContext>,
+        for interest: SocketWaiter.Interest,
+        until deadline: ContinuousClock.Instant
+    )
+        async throws(RedisError)
+    {
+        guard ContinuousClock.now < deadline, await SocketWaiter.shared.wait(context.pointee.fd, for: interest, until: deadline) == .ready else {
+            close()
+            throw RedisError(code: .timeout, message: "no answer within \(configuration.commandTimeout)")
+        }
+    }
+
     func close() {
         if let context {
+            SocketWaiter.shared.forget(context.pointee.fd)
             redisFree(context)
             self.context = nil
         }
@@ -61,9 +94,19 @@ public actor RedisConnection {
 
     // MARK: - connecting
 
-    private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+    /// hiredis connects with blocking calls (and a timeout): off the cooperative threads.
+    private struct NewContext: @unchecked Sendable {
+        // Handed from the connect queue to the actor once; never used by both at the same time.
+        let pointer: UnsafeMutablePointer<redisContext>?
+    }
+
+    private func connected() async throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context { return context }
-        guard let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), Self.timeval(configuration.connectTimeout)) else {
+        let (host, port, timeout) = (configuration.host, Int32(configuration.port), Self.timeval(configuration.connectTimeout))
+        let made = await withCheckedContinuation { continuation in
+            connectQueue.async { continuation.resume(returning: NewContext(pointer: redisConnectWithTimeout(host, port, timeout))) }
+        }
+        guard let context = made.pointer else {
             throw RedisError(code: .connectionFailed, message: "out of memory")
         }
         if context.pointee.err != 0 {
@@ -72,18 +115,20 @@ public actor RedisConnection {
             logger.info("redis connect failed", metadata: ["redis.address": "\(configuration.host):\(configuration.port)"])
             throw RedisError(code: .connectionFailed, message: message)
         }
-        guard redisSetTimeout(context, Self.timeval(configuration.commandTimeout)) == REDIS_OK else {
-            let message = Self.errorText(context)
-            redisFree(context)
-            throw RedisError(code: .connectionFailed, message: message)
-        }
         _ = redisEnableKeepAlive(context)
+        // From here on hiredis only reads and writes what the socket has room or data for.
+        let flags = fcntl(context.pointee.fd, F_GETFL)
+        guard flags >= 0, fcntl(context.pointee.fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            redisFree(context)
+            throw RedisError(code: .connectionFailed, message: "cannot make the socket non-blocking")
+        }
+        context.pointee.flags &= ~Int32(REDIS_BLOCK)
         self.context = context
         if let password = configuration.password {
             let auth = configuration.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
             let reply: RedisValue
             do {
-                reply = try pipeline([auth])[0]
+                reply = try await exchange([auth], on: context)[0]
             } catch {
                 throw RedisError(code: .connectionFailed, message: "AUTH failed: \(error.code)")
             }
@@ -94,7 +139,7 @@ public actor RedisConnection {
             }
         }
         if configuration.database != 0 {
-            if case .error(let message) = try pipeline([RedisCommand("SELECT", configuration.database)])[0] {
+            if case .error(let message) = try await exchange([RedisCommand("SELECT", configuration.database)], on: context)[0] {
                 close()
                 throw RedisError(code: .invalidConfiguration, message: "SELECT failed: \(message)")
             }
