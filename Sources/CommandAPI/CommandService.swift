@@ -95,7 +95,7 @@ struct CommandService: Sendable {
         throw Problem.unavailable("the album is changing too fast; retry", retryAfterSeconds: 1)
     }
 
-    private func recordIntent(album: AlbumID, version: Int) async throws -> Int64? {
+    private func recordIntent(album: AlbumID, version: Int) async throws -> Outbox.Ticket? {
         guard let outbox else { return nil }
         do {
             return try await outbox.record(album: album.uuid, version: version)
@@ -104,12 +104,12 @@ struct CommandService: Sendable {
         }
     }
 
-    /// Marks the intent: committed (the relay delivers its fence now) or aborted (nothing to deliver).
-    /// When even that write fails the intent stays pending and the relay settles it later.
-    private func settle(_ intent: Int64?, committed: Bool) async throws {
+    /// Marks the intent: committed (the relay delivers its fence now; in memory, no disk write) or aborted
+    /// (nothing to deliver). An intent left pending (a crash, a failed write) is settled by the relay.
+    private func settle(_ intent: Outbox.Ticket?, committed: Bool) async throws {
         guard let outbox, let intent else { return }
         if committed {
-            try? await outbox.markCommitted(intent)
+            outbox.markCommitted(intent)
         } else {
             try? await outbox.markAborted(intent)
         }

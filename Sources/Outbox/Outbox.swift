@@ -27,7 +27,18 @@ public final class Outbox: Sendable {
         public var createdAt: Date
     }
 
+    /// What `record` hands the command: enough to mark the intent afterwards.
+    public struct Ticket: Sendable, Equatable {
+        public let id: Int64
+        public let album: UUID
+        public let version: Int
+    }
+
     let database: DatabaseQueue
+    /// Intents whose command committed, waiting for the relay. Kept in memory only: a committed mark
+    /// needs no disk write, because an intent lost from here (a crash) is still pending in the file and
+    /// is settled by asking the primary. So a command waits for one SQLite commit, not two.
+    private let deliverable = Mutex<[Ticket]>([])
     /// SQLite transactions the group commit has made (fewer than the changes under concurrency).
     let transactions = Atomic<Int>(0)
     /// This process's run.
@@ -89,40 +100,53 @@ public final class Outbox: Sendable {
 
     // MARK: - the command's side
 
-    /// Records the intent to raise `album`'s fence to `version`, before the command commits. Returns its id.
-    public func record(album: UUID, version: Int) async throws -> Int64 {
-        try await enqueue(.record(album: album, version: version))
+    /// Records, durably, the intent to raise `album`'s fence to `version`, before the command commits.
+    public func record(album: UUID, version: Int) async throws -> Ticket {
+        Ticket(id: try await enqueue(.record(album: album, version: version)), album: album, version: version)
     }
 
     /// The command committed: the relay delivers its fence now.
-    public func markCommitted(_ id: Int64) async throws {
-        _ = try await enqueue(.mark([id], .committed))
+    public func markCommitted(_ ticket: Ticket) {
+        deliverable.withLock { $0.append(ticket) }
         committed.signal()
     }
 
     /// The command certainly did not commit: nothing to deliver.
-    public func markAborted(_ id: Int64) async throws {
-        _ = try await enqueue(.mark([id], .aborted))
+    public func markAborted(_ ticket: Ticket) async throws {
+        _ = try await enqueue(.mark([ticket.id], .aborted))
     }
 
     // MARK: - the relay's side
 
-    /// Committed intents, oldest first.
-    func committedIntents(limit: Int) async throws -> [Intent] {
-        try await intents(where: "state = 'committed'", limit: limit)
+    /// Intents due for delivery, up to `limit`: those of commands that committed in this run, then those
+    /// settled as committed.
+    func deliverableIntents(limit: Int) async throws -> [Ticket] {
+        let fresh = deliverable.withLock { Array($0.prefix(limit)) }
+        guard fresh.count < limit else { return fresh }
+        let settled = try await intents(where: "state = 'committed'", limit: limit - fresh.count)
+        return fresh + settled.map { Ticket(id: $0.id, album: $0.album, version: $0.version) }
     }
 
-    /// Pending intents of an earlier run, or of this one older than `age`: their commands are gone.
+    /// The fences of `tickets` are in Redis.
+    func markDelivered(_ tickets: [Ticket]) async throws {
+        let ids = Set(tickets.map(\.id))
+        _ = try await enqueue(.mark(Array(ids), .delivered))
+        deliverable.withLock { $0.removeAll { ids.contains($0.id) } }
+    }
+
+    /// Pending intents of an earlier run, or of this one older than `age` and not waiting for delivery:
+    /// their commands are gone, or stuck before knowing their outcome.
     func orphanedIntents(olderThan age: TimeInterval, limit: Int) async throws -> [Intent] {
         let boot = self.boot
         let cutoff = Date().timeIntervalSince1970 - age
+        let waiting = Set(deliverable.withLock { $0.map(\.id) })
         return try await database.read { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM intents WHERE state = 'pending' AND (boot <> ? OR created_at < ?) ORDER BY id LIMIT ?",
-                arguments: [boot, cutoff, limit]
+                arguments: [boot, cutoff, limit + waiting.count]
             ).map(Self.intent)
-        }
+        }.filter { !waiting.contains($0.id) }.prefix(limit).map { $0 }
     }
 
     func mark(_ ids: [Int64], _ state: State) async throws {

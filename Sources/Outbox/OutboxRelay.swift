@@ -82,10 +82,10 @@ public final class OutboxRelay: Service, Sendable {
     /// Delivers up to a batch of committed intents; returns how many.
     @discardableResult
     public func deliverCommitted() async throws -> Int {
-        let intents = try await outbox.committedIntents(limit: configuration.batchSize)
+        let intents = try await outbox.deliverableIntents(limit: configuration.batchSize)
         guard !intents.isEmpty else { return 0 }
         try await cache.raiseFences(intents.map { ($0.album, $0.version) })
-        try await outbox.mark(intents.map(\.id), .delivered)
+        try await outbox.markDelivered(intents)
         delivered.increment(by: intents.count)
         return intents.count
     }

@@ -31,20 +31,27 @@ final class Versions: Sendable {
 
 @Suite("Outbox")
 struct OutboxTests {
-    @Test("intents move from pending to committed, aborted, delivered; the file is WAL with synchronous=FULL")
+    @Test("intents move from pending to delivered or aborted; the file is WAL with synchronous=FULL")
     func states() async throws {
         let (outbox, _) = try scratchOutbox()
         let album = UUID()
         let first = try await outbox.record(album: album, version: 1)
         let second = try await outbox.record(album: album, version: 2)
-        try await outbox.markCommitted(first)
+        outbox.markCommitted(first)
         try await outbox.markAborted(second)
-        let intents = try await outbox.all()
-        #expect(intents.map(\.state) == [.committed, .aborted])
+        // A committed mark is kept in memory: on disk the intent stays pending until delivered.
+        var intents = try await outbox.all()
+        #expect(intents.map(\.state) == [.pending, .aborted])
         #expect(intents.map(\.version) == [1, 2])
         #expect(intents.allSatisfy { $0.album == album && $0.boot == outbox.boot })
+        #expect(try await outbox.deliverableIntents(limit: 10) == [first])
         #expect(try await outbox.backlog().count == 1)
-        try await outbox.mark([first], .delivered)
+        // Waiting for delivery, it is not an orphan however old.
+        #expect(try await outbox.orphanedIntents(olderThan: -1, limit: 10).isEmpty)
+        try await outbox.markDelivered([first])
+        intents = try await outbox.all()
+        #expect(intents.map(\.state) == [.delivered, .aborted])
+        #expect(try await outbox.deliverableIntents(limit: 10).isEmpty)
         #expect(try await outbox.backlog().count == 0)
         let pragmas = try await outbox.database.read { db in
             (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
@@ -60,9 +67,9 @@ struct OutboxTests {
     @Test("200 concurrent commands share SQLite commits and each gets its own intent")
     func groupCommit() async throws {
         let (outbox, _) = try scratchOutbox()
-        let ids = try await withThrowingTaskGroup(of: Int64.self) { group in
+        let ids = try await withThrowingTaskGroup(of: Outbox.Ticket.self) { group in
             for version in 1...200 { group.addTask { try await outbox.record(album: UUID(), version: version) } }
-            return try await group.reduce(into: [Int64]()) { $0.append($1) }
+            return try await group.reduce(into: [Int64]()) { $0.append($1.id) }
         }
         #expect(Set(ids).count == 200)
         #expect(try await outbox.all().count == 200)
@@ -78,7 +85,7 @@ struct OutboxTests {
         let fresh = try await restarted.record(album: UUID(), version: 1)
         let orphans = try await restarted.orphanedIntents(olderThan: 60, limit: 10)
         #expect(orphans.map(\.version) == [3])
-        #expect(try await restarted.orphanedIntents(olderThan: -1, limit: 10).map(\.id).contains(fresh))
+        #expect(try await restarted.orphanedIntents(olderThan: -1, limit: 10).map(\.id).contains(fresh.id))
     }
 }
 
@@ -95,7 +102,7 @@ struct OutboxRelayTests {
             group.addTask { try await relay.run() }
             let started = ContinuousClock.now
             let intent = try await outbox.record(album: delivered, version: 4)
-            try await outbox.markCommitted(intent)
+            outbox.markCommitted(intent)
             while try await cache.fence(of: delivered) != 4 {
                 guard ContinuousClock.now - started < .seconds(5) else { break }
                 try await Task.sleep(for: .milliseconds(5))
@@ -140,7 +147,7 @@ struct OutboxRelayTests {
         let album = UUID()
         for version in 1...3 {
             let intent = try await outbox.record(album: album, version: version)
-            try await outbox.markCommitted(intent)
+            outbox.markCommitted(intent)
         }
         await #expect(throws: RedisError.self) { try await stuck.deliverCommitted() }
         try await Task.sleep(for: .milliseconds(50))
