@@ -39,6 +39,8 @@ extension TestClientProtocol {
 func migrate() async throws {
     var configuration = PostgresClient.Configuration(connectionString: try Cluster.value("CATALOG_MIGRATOR_PRIMARY"))
     configuration.poolSize = 1
+    // Migrations wait for each other on an advisory lock (see catalog-migrate's two minutes).
+    configuration.queryTimeout = .seconds(120)
     try await Migrations.migrate(try PostgresClient(configuration: configuration))
 }
 

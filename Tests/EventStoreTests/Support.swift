@@ -8,6 +8,9 @@ func client(_ variable: String, poolSize: Int = 4) throws -> PostgresClient {
     var configuration = PostgresClient.Configuration(connectionString: try Cluster.value(variable))
     configuration.poolSize = poolSize
     configuration.checkoutTimeout = .seconds(30)
+    // Migrations wait for each other on an advisory lock, and the first may be slow while the whole suite
+    // starts at once: as catalog-migrate does, the migrator's statements may take up to two minutes.
+    if variable == "CATALOG_MIGRATOR_PRIMARY" { configuration.queryTimeout = .seconds(120) }
     return try PostgresClient(configuration: configuration)
 }
 
