@@ -14,6 +14,15 @@ public enum ServiceSetup {
         }
     }
 
+    /// A required setting: the flag's value, else the environment variable's; a usage error naming both
+    /// when neither is given.
+    public static func required(_ flagValue: String?, flag: String, environment variable: String) throws -> String {
+        guard let value = flagValue ?? ProcessInfo.processInfo.environment[variable] else {
+            throw ValidationError("give \(flag) or set \(variable)")
+        }
+        return value
+    }
+
     /// Parses `host:port` (a usage error otherwise).
     public static func parseAddress(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {

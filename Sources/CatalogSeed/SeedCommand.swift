@@ -47,9 +47,7 @@ struct SeedCommand: AsyncParsableCommand {
         guard (1...10_000_000).contains(albums), (1...400).contains(eventsPerAlbum), (1...256).contains(concurrency) else {
             throw ValidationError("--albums takes 1 to 10000000, --events-per-album 1 to 400, --concurrency 1 to 256")
         }
-        guard let conninfo = primary ?? ProcessInfo.processInfo.environment["CATALOG_PRIMARY"] else {
-            throw ValidationError("give --primary or set CATALOG_PRIMARY")
-        }
+        let conninfo = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PRIMARY")
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = concurrency
         configuration.applicationName = "catalog-seed"

@@ -51,9 +51,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         ServiceSetup.bootstrapLogging(level: logLevel)
         let registry = HTTPMetrics.bootstrapRegistry()
 
-        guard let primary = primary ?? environment["CATALOG_PRIMARY"] else {
-            throw ValidationError("give --primary or set CATALOG_PRIMARY")
-        }
+        let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PRIMARY")
         let (host, port) = try ServiceSetup.parseAddress(address ?? environment["CATALOG_COMMAND_ADDR"] ?? "127.0.0.1:8080")
         guard (1...1000).contains(poolSize), (1...3600).contains(queryTimeout) else {
             throw ValidationError("--pool-size takes 1 to 1000, --query-timeout 1 to 3600")

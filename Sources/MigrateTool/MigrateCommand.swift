@@ -31,9 +31,7 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "catalog-migrate")
-        guard let conninfo = database ?? ProcessInfo.processInfo.environment["CATALOG_MIGRATOR_PRIMARY"] else {
-            throw ValidationError("give --database or set CATALOG_MIGRATOR_PRIMARY")
-        }
+        let conninfo = try ServiceSetup.required(database, flag: "--database", environment: "CATALOG_MIGRATOR_PRIMARY")
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = 1
         configuration.queryTimeout = .seconds(120)

@@ -118,11 +118,11 @@ public final class Outbox: Sendable {
 
     // MARK: - the relay's side
 
-    /// Intents due for delivery, up to `limit`: those of commands that committed in this run, then those
-    /// settled as committed.
-    func deliverableIntents(limit: Int) async throws -> [Ticket] {
+    /// Intents due for delivery, up to `limit`: those of commands that committed in this run (in memory),
+    /// then, with `includeSettled`, those settled as committed (a read of the file).
+    func deliverableIntents(limit: Int, includeSettled: Bool = true) async throws -> [Ticket] {
         let fresh = deliverable.withLock { Array($0.prefix(limit)) }
-        guard fresh.count < limit else { return fresh }
+        guard includeSettled, fresh.count < limit else { return fresh }
         let settled = try await intents(where: "state = 'committed'", limit: limit - fresh.count)
         return fresh + settled.map { Ticket(id: $0.id, album: $0.album, version: $0.version) }
     }

@@ -60,13 +60,16 @@ public final class OutboxRelay: Service, Sendable {
         var lastHousekeeping = ContinuousClock.now - .seconds(3600)
         while !Task.isCancelled {
             do {
-                if ContinuousClock.now - lastHousekeeping > configuration.pollInterval {
+                // Settled intents are only made here, so only a housekeeping pass reads them from the file;
+                // a pass woken by a commit delivers from memory.
+                let housekeeping = ContinuousClock.now - lastHousekeeping > configuration.pollInterval
+                if housekeeping {
                     try await settleOrphans()
                     try await outbox.prune(olderThan: configuration.keepDone)
                     try await report()
                     lastHousekeeping = .now
                 }
-                let sent = try await deliverCommitted()
+                let sent = try await deliverCommitted(includeSettled: housekeeping || pause > configuration.retryMinimum)
                 pause = configuration.retryMinimum
                 if sent == configuration.batchSize { continue }
                 await outbox.committed.wait(upTo: configuration.pollInterval)
@@ -81,8 +84,8 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Delivers up to a batch of committed intents; returns how many.
     @discardableResult
-    public func deliverCommitted() async throws -> Int {
-        let intents = try await outbox.deliverableIntents(limit: configuration.batchSize)
+    public func deliverCommitted(includeSettled: Bool = true) async throws -> Int {
+        let intents = try await outbox.deliverableIntents(limit: configuration.batchSize, includeSettled: includeSettled)
         guard !intents.isEmpty else { return 0 }
         try await cache.raiseFences(intents.map { ($0.album, $0.version) })
         try await outbox.markDelivered(intents)

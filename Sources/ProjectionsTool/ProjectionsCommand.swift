@@ -43,9 +43,7 @@ struct DatabaseOptions: ParsableArguments {
 
     /// A client of the primary, checked to be reachable (exit 3 when it is not).
     func connect(poolSize: Int, queryTimeout: Duration = .seconds(60), logger: Logger) async throws -> PostgresClient {
-        guard let conninfo = primary ?? ProcessInfo.processInfo.environment["CATALOG_PROJECTOR_PRIMARY"] else {
-            throw ValidationError("give --primary or set CATALOG_PROJECTOR_PRIMARY")
-        }
+        let conninfo = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PROJECTOR_PRIMARY")
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = poolSize
         configuration.queryTimeout = queryTimeout

@@ -67,9 +67,7 @@ struct QueryAPICommand: AsyncParsableCommand {
         ServiceSetup.bootstrapLogging(level: logLevel)
         let registry = HTTPMetrics.bootstrapRegistry()
 
-        guard let primary = primary ?? environment["CATALOG_QUERY_PRIMARY"] else {
-            throw ValidationError("give --primary or set CATALOG_QUERY_PRIMARY")
-        }
+        let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_QUERY_PRIMARY")
         let replicaList = try Self.parseReplicas(replicas ?? environment["CATALOG_REPLICAS"] ?? "")
         guard (1...1000).contains(poolSize), (1...1000).contains(primaryLimit), (10...60_000).contains(healthInterval),
             (0...60_000).contains(tokenBudget), maxLagSeconds > 0, maxLagBytes > 0
