@@ -208,12 +208,15 @@ final class ReadCatalog: Sendable {
 
 /// Waits (up to 20 s) until /health/ready lists each of `replicas` as usable.
 func waitUntilReady(_ client: any TestClientProtocol, replicas: [String]) async throws {
+    var last = ""
     for _ in 0..<400 {
-        let dependencies = try await client.get("/health/ready").json["dependencies"] as? [String: String] ?? [:]
+        let ready = try await client.get("/health/ready")
+        let dependencies = ready.json["dependencies"] as? [String: String] ?? [:]
         if replicas.allSatisfy({ dependencies[$0] == "usable" }) { return }
+        last = ready.text
         try await Task.sleep(for: .milliseconds(50))
     }
-    Issue.record("replicas \(replicas) never all usable")
+    Issue.record("replicas \(replicas) never all usable; last /health/ready: \(last)")
 }
 
 @Suite("query-api album reads", .serialized)
@@ -270,11 +273,13 @@ struct AlbumReadTests {
                 try await waitUntilReady(client, replicas: ["replica1", "replica2"])
                 let before = try await catalog.albumReadCalls()
                 var servedBy: [String: Int] = [:]
+                var failures: [String: Int] = [:]
                 for _ in 0..<1000 {
                     let reply = try await client.get("/albums/\(id)")
-                    #expect(reply.status == .ok)
+                    if reply.status != .ok { failures["\(reply.status.code) \(reply.text.prefix(200))", default: 0] += 1 }
                     servedBy[reply.header("Served-By") ?? "?", default: 0] += 1
                 }
+                #expect(failures.isEmpty, "failed reads: \(failures)")
                 let after = try await catalog.albumReadCalls()
                 let delta = after.merging(before) { $0 - $1 }
                 #expect(delta["primary"] == 0, "the primary ran the album read: \(delta)")

@@ -8,11 +8,12 @@ import Projections
 import ReplicaRouting
 import Testing
 
-/// Stopping and starting a replica needs a cluster of its own.
+/// Faults of a whole node (paused replay, a stopped replica) need a cluster of their own: on the main
+/// cluster they would reach every other suite's reads.
 @Suite("Replica outage", .serialized)
 struct ReplicaOutageTests {
-    @Test("stop a replica: every read still succeeds; start it: it comes back into rotation")
-    func stopAndStart() async throws {
+    @Test("paused replay: out of rotation past the lag bound, back after resume; a stopped replica: every read still succeeds, back after start")
+    func pausedAndStopped() async throws {
         let cluster = try await ScratchCluster(name: "routing-outage", postgresPort: 25590, redisPort: 26385, replicas: 2)
         do {
             let owner = try ReplicaRouterTests.client(try cluster.value("CATALOG_MIGRATOR_PRIMARY"), poolSize: 1)
@@ -30,32 +31,78 @@ struct ReplicaOutageTests {
                 return ReplicaRouter.Replica(name: String(parts[0]), client: try ReplicaRouterTests.client(String(parts[1])))
             }
             let primary = try ReplicaRouterTests.client(try cluster.value("CATALOG_QUERY_PRIMARY"))
+            let writer = try ReplicaRouterTests.client(try cluster.value("CATALOG_PRIMARY"))
             let router = ReplicaRouter(replicas: replicas, primary: primary, logger: Logger(label: "test"))
             try await ReplicaRouterTests.waitForCheckpoints(router, .origin)
 
-            try await cluster.run("stop", "replica2")
-            var servedBy: [String: Int] = [:]
-            for _ in 0..<200 {
-                let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
-                servedBy[served.node, default: 0] += 1
-            }
-            #expect(servedBy["replica2"] == nil)
-            #expect(servedBy["replica1", default: 0] > 0)
+            try await Self.pausedReplay(cluster, router, EventStore(client: writer))
+            try await Self.stoppedReplica(cluster, router)
 
-            try await cluster.run("start", "replica2")
-            try await ReplicaRouterTests.waitForCheckpoints(router, .origin)
-            servedBy = [:]
-            for _ in 0..<200 {
-                let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
-                servedBy[served.node, default: 0] += 1
-            }
-            #expect(servedBy["replica2", default: 0] > 0, "back in rotation: \(servedBy)")
             for replica in replicas { await replica.client.shutdown() }
-            await primary.shutdown()
+            for client in [primary, writer] { await client.shutdown() }
         } catch {
             await cluster.destroy()
             throw error
         }
         await cluster.destroy()
+    }
+
+    static func pausedReplay(_ cluster: ScratchCluster, _ router: ReplicaRouter, _ store: EventStore) async throws {
+        let admin = try cluster.admin("replica1")
+        let pause = { (sql: String) in
+            _ = try await ScratchDatabase.run(psql: admin, sql)
+        }
+        try await pause("SELECT pg_wal_replay_pause()")
+        do {
+            // Writes make WAL that replica1 receives but does not replay.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                for _ in 0..<20 {
+                    _ = try await store.append(
+                        to: UUID(),
+                        expectedVersion: 0,
+                        events: [AlbumEvent.created(AlbumCreated(title: "Lag", artist: "A", releaseYear: nil, songs: [])).encoded()]
+                    )
+                }
+                await router.checkAll()
+                if let node = router.snapshot.node(named: "replica1"), !router.snapshot.isUsable(node) { break }
+            }
+            let paused = try #require(router.snapshot.node(named: "replica1"))
+            #expect(!router.snapshot.isUsable(paused), "lag \(paused.health.lagSeconds) s, \(paused.health.lagBytes) bytes")
+            for _ in 0..<100 {
+                let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
+                #expect(served.node == "replica2")
+            }
+        } catch {
+            try? await pause("SELECT pg_wal_replay_resume()")
+            throw error
+        }
+        try await pause("SELECT pg_wal_replay_resume()")
+        for _ in 0..<200 {
+            await router.checkAll()
+            if let node = router.snapshot.node(named: "replica1"), router.snapshot.isUsable(node) { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("replica1 did not come back into rotation")
+    }
+
+    static func stoppedReplica(_ cluster: ScratchCluster, _ router: ReplicaRouter) async throws {
+        try await cluster.run("stop", "replica2")
+        var servedBy: [String: Int] = [:]
+        for _ in 0..<200 {
+            let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
+            servedBy[served.node, default: 0] += 1
+        }
+        #expect(servedBy["replica2"] == nil)
+        #expect(servedBy["replica1", default: 0] > 0)
+
+        try await cluster.run("start", "replica2")
+        try await ReplicaRouterTests.waitForCheckpoints(router, .origin)
+        servedBy = [:]
+        for _ in 0..<200 {
+            let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
+            servedBy[served.node, default: 0] += 1
+        }
+        #expect(servedBy["replica2", default: 0] > 0, "back in rotation: \(servedBy)")
     }
 }

@@ -91,54 +91,6 @@ struct ReplicaRouterTests {
         }
     }
 
-    @Test("a replica whose replay is paused leaves rotation once past the lag bound, and comes back after resume")
-    func pausedReplica() async throws {
-        try await Self.withRouter { database, router, store in
-            try await Self.waitForCheckpoints(router, .origin)
-            try await database.psql("SELECT 1")
-            let admin = try database.admin("replica1")
-            let pause = { (sql: String) in
-                _ = try await ScratchDatabase.run(psql: admin, sql)
-            }
-            try await pause("SELECT pg_wal_replay_pause()")
-            do {
-                // Writes make WAL that replica1 receives but does not replay.
-                let deadline = ContinuousClock.now + .seconds(10)
-                while ContinuousClock.now < deadline {
-                    for _ in 0..<20 {
-                        _ = try await store.append(
-                            to: UUID(),
-                            expectedVersion: 0,
-                            events: [AlbumEvent.created(AlbumCreated(title: "Lag", artist: "A", releaseYear: nil, songs: [])).encoded()]
-                        )
-                    }
-                    await router.checkAll()
-                    if let node = router.snapshot.node(named: "replica1"), !router.snapshot.isUsable(node) { break }
-                }
-                let paused = try #require(router.snapshot.node(named: "replica1"))
-                #expect(!router.snapshot.isUsable(paused), "lag \(paused.health.lagSeconds) s, \(paused.health.lagBytes) bytes")
-                for _ in 0..<100 {
-                    let (_, served) = try await router.read(token: nil) { try await Self.readCheckpoint($0) }
-                    #expect(served.node == "replica2")
-                }
-            } catch {
-                try? await pause("SELECT pg_wal_replay_resume()")
-                throw error
-            }
-            try await pause("SELECT pg_wal_replay_resume()")
-            try await waitForReplica1(router)
-        }
-    }
-
-    func waitForReplica1(_ router: ReplicaRouter) async throws {
-        for _ in 0..<200 {
-            await router.checkAll()
-            if let node = router.snapshot.node(named: "replica1"), router.snapshot.isUsable(node) { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        Issue.record("replica1 did not come back into rotation")
-    }
-
     @Test("a token no node has reached: wait out the budget, then 503 (never a stale answer)")
     func unreachedToken() async throws {
         try await Self.withRouter { _, router, store in
