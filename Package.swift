@@ -50,8 +50,9 @@ let package = Package(
             name: "Redis",
             dependencies: [
                 "CHiredis",
-                "ConnectionPool",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -128,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
-                "QueryAPI", "Projections", "ClusterHarness", "Redis", "ViewCache",
+                "QueryAPI", "Projections", "ClusterHarness", "HTTPEdge", "Redis", "ViewCache",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -147,6 +148,7 @@ let package = Package(
         .executableTarget(
             name: "BenchBareHTTP",
             dependencies: [
+                "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -157,7 +159,8 @@ let package = Package(
         .target(
             name: "ViewCache",
             dependencies: [
-                "EventStore", "Redis", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                "Domain", "EventStore", "Redis", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .testTarget(name: "ViewCacheTests", dependencies: ["ViewCache", "ClusterHarness"]),

@@ -49,7 +49,6 @@ func buildApplication(
     var outbox: Outbox?
     if let url = settings.redis {
         var configuration = try RedisClient.Configuration(url: url)
-        configuration.poolSize = 4
         configuration.connectTimeout = .milliseconds(500)
         configuration.commandTimeout = .seconds(2)
         var redisLogger = logger

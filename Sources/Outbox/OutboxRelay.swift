@@ -49,7 +49,7 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         // On graceful shutdown: stop the loop, then deliver what committed meanwhile; what Redis does not
         // take now stays in the outbox for the next run.
-        try await cancelWhenGracefulShutdown { await self.loop() }
+        await cancelWhenGracefulShutdown { await self.loop() }
         _ = try? await deliverCommitted()
     }
 

@@ -60,11 +60,9 @@ func buildApplication(
     var cache: ViewCache?
     if let url = settings.redis {
         var configuration = try RedisClient.Configuration(url: url)
-        configuration.poolSize = settings.poolSize
         // The cache must never make a read slow: a Redis that does not answer at once is skipped.
         configuration.connectTimeout = .milliseconds(250)
         configuration.commandTimeout = .milliseconds(250)
-        configuration.checkoutTimeout = .milliseconds(250)
         var redisLogger = logger
         redisLogger[metadataKey: "node"] = "redis"
         let client = try RedisClient(configuration: configuration, logger: redisLogger)

@@ -1,26 +1,39 @@
-import ConnectionPool
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// A pool of hiredis connections to one Redis server. Add it to the application's services: `run()` holds
-/// it open and closes every connection on graceful shutdown. Every wait is bounded: connect, checkout,
-/// and each round trip.
+/// Connections to one Redis server, each shared by every task (commands pipeline on it; see
+/// `RedisConnection`), spread over the event loops. A task running on one of those loops (query-api and
+/// command-api run Swift concurrency on them) uses a connection of its own loop, so a command and its reply
+/// never leave the thread the request is on. Add it to the application's services: `run()` closes every
+/// connection on graceful shutdown. Every wait is bounded: connect, and each round trip.
 public final class RedisClient: Sendable, Service {
     public let configuration: Configuration
-    private let pool: ConnectionPool<RedisConnection>
+    private let connections: [RedisConnection]
+    /// Indices into `connections` of the connections on each event loop.
+    private let byLoop: [ObjectIdentifier: [Int]]
+    private let turn = Atomic<Int>(0)
 
-    public init(configuration: Configuration, logger: Logger = Logger(label: "redis")) throws(RedisError) {
-        guard configuration.poolSize > 0 else {
+    public init(
+        configuration: Configuration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "redis")
+    ) throws(RedisError) {
+        let loops = Array(eventLoopGroup.makeIterator())
+        let count = configuration.poolSize ?? loops.count
+        guard count > 0 else {
             throw RedisError(code: .invalidConfiguration, message: "poolSize must be at least 1")
         }
-        // A write to a socket Redis has closed raises SIGPIPE, whose default action ends the process.
-        signal(SIGPIPE, SIG_IGN)
         self.configuration = configuration
-        self.pool = ConnectionPool(size: configuration.poolSize) { index in
-            RedisConnection(configuration: configuration, label: "redis.connection.\(index)", logger: logger)
+        self.connections = (0..<count).map { index in
+            RedisConnection(configuration: configuration, eventLoop: loops[index % loops.count], logger: logger)
         }
+        var byLoop: [ObjectIdentifier: [Int]] = [:]
+        for index in 0..<count { byLoop[ObjectIdentifier(loops[index % loops.count]), default: []].append(index) }
+        self.byLoop = byLoop
     }
 
     public func run() async throws {
@@ -28,24 +41,19 @@ public final class RedisClient: Sendable, Service {
         await shutdown()
     }
 
-    /// Refuses new work, waits for leased connections to come back, and closes them all.
+    /// Closes every connection; later commands fail with `.shutDown`.
     public func shutdown() async {
-        await pool.drain { await $0.close() }
+        for connection in connections { await connection.close() }
     }
 
-    public var poolStatistics: PoolStateMachine.Statistics { pool.statistics }
-
+    /// Runs `body` with one connection: the commands `body` sends go out in order on it, between other
+    /// tasks' commands.
     public func withConnection<Result>(_ body: (RedisConnection) async throws -> Result) async throws -> Result {
-        let slot: Int
-        do {
-            slot = try await pool.lease(timeout: configuration.checkoutTimeout)
-        } catch PoolError.checkoutTimeout {
-            throw RedisError(code: .poolTimeout)
-        } catch PoolError.shutDown {
-            throw RedisError(code: .shutDown)
+        let turn = turn.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let local = byLoop[ObjectIdentifier(loop)] {
+            return try await body(connections[local[turn % local.count]])
         }
-        defer { pool.release(slot: slot) }
-        return try await body(pool.connections[slot])
+        return try await body(connections[turn % connections.count])
     }
 
     /// Sends one command. An error reply is thrown as `RedisError` with code `.server`.

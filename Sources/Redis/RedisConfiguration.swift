@@ -7,14 +7,13 @@ extension RedisClient {
         public var username: String?
         public var password: String?
         public var database: Int
-        /// Connections the pool opens at most. Default 8.
-        public var poolSize: Int = 8
+        /// Connections, spread over the event loops; each carries many commands at once (pipelined).
+        /// Default (nil): one per event loop.
+        public var poolSize: Int?
         /// Default 1 s.
         public var connectTimeout: Duration = .seconds(1)
         /// For each command or pipeline round trip. Default 1 s.
         public var commandTimeout: Duration = .seconds(1)
-        /// How long a caller waits for a free connection. Default 1 s.
-        public var checkoutTimeout: Duration = .seconds(1)
 
         public init(host: String, port: Int = 6379, username: String? = nil, password: String? = nil, database: Int = 0) {
             self.host = host

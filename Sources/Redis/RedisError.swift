@@ -3,7 +3,7 @@
 public struct RedisError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case connectionFailed, authenticationFailed, connectionLost, timeout, poolTimeout, shutDown
+            case connectionFailed, authenticationFailed, connectionLost, timeout, shutDown
             case server, invalidConfiguration
         }
         private let base: Base
@@ -17,8 +17,6 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, CustomDebugS
         public static let connectionLost = Code(.connectionLost)
         /// No answer within the command timeout; the connection was closed.
         public static let timeout = Code(.timeout)
-        /// No pooled connection was free within the checkout timeout.
-        public static let poolTimeout = Code(.poolTimeout)
         /// The client has shut down.
         public static let shutDown = Code(.shutDown)
         /// Redis answered with an error reply; `kind` holds its first word (WRONGTYPE, NOSCRIPT, ...).
@@ -43,7 +41,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, CustomDebugS
     /// True when the cause is Redis's availability, not the command.
     public var isUnavailable: Bool {
         switch code {
-        case .connectionFailed, .connectionLost, .timeout, .poolTimeout, .shutDown: true
+        case .connectionFailed, .connectionLost, .timeout, .shutDown: true
         default: false
         }
     }

@@ -1,3 +1,4 @@
+import Domain
 import EventStore
 import Foundation
 import Logging
@@ -147,9 +148,9 @@ public final class ViewCache: Sendable {
 
     // MARK: - keys and helpers
 
-    func viewKey(_ id: UUID) -> String { "\(configuration.keyPrefix):{\(id.uuidString.lowercased())}:view" }
-    func fenceKey(_ id: UUID) -> String { "\(configuration.keyPrefix):{\(id.uuidString.lowercased())}:fence" }
-    func leaseKey(_ id: UUID) -> String { "\(configuration.keyPrefix):{\(id.uuidString.lowercased())}:lease" }
+    func viewKey(_ id: UUID) -> String { "\(configuration.keyPrefix):{\(id.lowercasedString)}:view" }
+    func fenceKey(_ id: UUID) -> String { "\(configuration.keyPrefix):{\(id.lowercasedString)}:fence" }
+    func leaseKey(_ id: UUID) -> String { "\(configuration.keyPrefix):{\(id.lowercasedString)}:lease" }
 
     /// Runs `call` when the breaker lets it, recording its outcome; nil when skipped. A failure is logged
     /// once per opening, without the error's text (it could carry a server address, never a password).

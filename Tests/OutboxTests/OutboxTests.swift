@@ -17,8 +17,7 @@ func scratchOutbox() throws -> (Outbox, String) {
 func testCache() throws -> ViewCache {
     var configuration = ViewCache.Configuration()
     configuration.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
-    var redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
-    redis.checkoutTimeout = .seconds(15)
+    let redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
     return ViewCache(client: try RedisClient(configuration: redis), configuration: configuration, logger: Logger(label: "test"))
 }
 

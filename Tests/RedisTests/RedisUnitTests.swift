@@ -1,5 +1,7 @@
-import Redis
+import NIOCore
 import Testing
+
+@testable import Redis
 
 @Suite struct ConfigurationTests {
     @Test func parsesEveryPartOfARedisURL() throws {
@@ -42,5 +44,23 @@ import Testing
         let command = RedisCommand("SET", "key", [UInt8]([0, 255]), 42)
         #expect(command.arguments == [Array("SET".utf8), Array("key".utf8), [0, 255], Array("42".utf8)])
         #expect(command.name == "SET")
+    }
+}
+
+@Suite struct RESPTests {
+    @Test func commandsAreEncodedAsArraysOfBulkStrings() {
+        let buffer = RESP.encode(
+            [RedisCommand("SET", "k", [UInt8]([0, 13, 10, 255])), RedisCommand("PING"), RedisCommand("ECHO", String(repeating: "x", count: 1234))],
+            allocator: ByteBufferAllocator()
+        )
+        let expected =
+            Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n".utf8) + [0, 13, 10, 255] + Array("\r\n*1\r\n$4\r\nPING\r\n".utf8)
+            + Array("*2\r\n$4\r\nECHO\r\n$1234\r\n\(String(repeating: "x", count: 1234))\r\n".utf8)
+        #expect(Array(buffer.readableBytesView) == expected)
+    }
+
+    @Test func anEmptyArgumentIsAnEmptyBulkString() {
+        let buffer = RESP.encode([RedisCommand("GET", "")], allocator: ByteBufferAllocator())
+        #expect(String(buffer: buffer) == "*2\r\n$3\r\nGET\r\n$0\r\n\r\n")
     }
 }

@@ -5,8 +5,6 @@ func mainRedis(poolSize: Int = 4, commandTimeout: Duration = .seconds(2)) throws
     var configuration = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
     configuration.poolSize = poolSize
     configuration.commandTimeout = commandTimeout
-    // The tests share two cores with the whole suite: a generous wait for a free connection.
-    configuration.checkoutTimeout = .seconds(15)
     return try RedisClient(configuration: configuration)
 }
 

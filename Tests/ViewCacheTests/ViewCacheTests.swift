@@ -90,8 +90,7 @@ final class RunCount: Sendable {
 @Suite("View cache on Redis")
 struct ViewCacheTests {
     func cache(_ configure: (inout ViewCache.Configuration) -> Void = { _ in }) throws -> ViewCache {
-        var redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
-        redis.checkoutTimeout = .seconds(15)
+        let redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
         var configuration = ViewCache.Configuration()
         configuration.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
         configure(&configuration)

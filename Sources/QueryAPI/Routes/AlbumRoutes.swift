@@ -150,7 +150,7 @@ struct AlbumRoutes<Context: RequestContext> {
     static var undefinedColumn: String { "42703" }
 
     static func albumID(_ context: Context) throws -> UUID {
-        guard let text = context.parameters.get("id"), text.utf8.count == 36, let id = UUID(uuidString: text) else {
+        guard let text = context.parameters.get("id"), let id = UUID(text: text) else {
             throw Problem(.badRequest, "Invalid album id", detail: "an album id is a UUID")
         }
         return id
