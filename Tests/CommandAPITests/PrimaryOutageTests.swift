@@ -5,8 +5,11 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Outbox
 import Postgres
+import Redis
 import Testing
+import ViewCache
 
 @testable import CommandAPI
 
@@ -19,13 +22,28 @@ import Testing
         var settings = CommandAPISettings(primary: try cluster.value("CATALOG_PRIMARY"))
         settings.connectTimeout = .seconds(2)
         settings.queryTimeout = .seconds(2)
+        // The outbox on: a command whose outcome the primary's outage leaves unknown stays pending, and
+        // is settled (here aborted) by asking the primary once it is back.
+        settings.redis = try cluster.value("CATALOG_REDIS")
+        settings.outboxPath = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path
+        settings.relay.orphanAge = 1
+        let cache = ViewCache(
+            client: try RedisClient(configuration: try RedisClient.Configuration(url: try cluster.value("CATALOG_REDIS"))),
+            logger: Logger(label: "test")
+        )
         let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
         try await app.test(.router) { client in
-            #expect(try await client.send(.post, "/albums", json: kindOfBlue).status == .created)
+            let created = try await client.send(.post, "/albums", json: kindOfBlue)
+            #expect(created.status == .created)
+            let id = try #require((created.json["id"] as? String).flatMap(UUID.init(uuidString:)))
+            #expect(try await within(.seconds(2)) { try await cache.fence(of: id) == 1 })
             try await cluster.run("stop", "primary")
-            for _ in 0..<3 {
+            for attempt in 0..<3 {
                 let started = ContinuousClock.now
-                let reply = try await client.send(.post, "/albums", json: kindOfBlue)
+                let reply =
+                    attempt == 0
+                    ? try await client.send(.patch, "/albums/\(id.uuidString.lowercased())", json: #"{"title":"Never"}"#)
+                    : try await client.send(.post, "/albums", json: kindOfBlue)
                 #expect(reply.status == .serviceUnavailable, "\(reply.text)")
                 #expect(reply.headers[.retryAfter] == "1")
                 #expect(!reply.text.contains("password"))
@@ -36,6 +54,16 @@ import Testing
             try await cluster.run("start", "primary")
             #expect(try await client.send(.post, "/albums", json: kindOfBlue).status == .created)
             #expect(try await client.send(.get, "/health/ready").status == .ok)
+            // The command refused during the outage never committed: its intent is settled as aborted,
+            // the fence stays at the committed version, and a view of that version is still stored.
+            let settled = try await within(.seconds(10)) {
+                let ready = try await client.send(.get, "/health/ready")
+                return (ready.json["outbox"] as? [String: Any])?["undelivered"] as? Int == 0
+            }
+            #expect(settled, "the unknown outcome is settled")
+            #expect(try await cache.fence(of: id) == 1)
+            #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: "{}")))
+            #expect(await cache.lookup(id, token: nil) != .miss)
         }
         await cluster.destroy()
     }

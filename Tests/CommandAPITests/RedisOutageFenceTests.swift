@@ -26,6 +26,29 @@ import ViewCache
             settings.redis = redisURL
             settings.outboxPath = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path
             let cache = ViewCache(client: try RedisClient(configuration: try RedisClient.Configuration(url: redisURL)), logger: Logger(label: "test"))
+            // Readers as in production: projections and query-api (no replicas here: it reads the primary,
+            // and fills Redis through the fences) running beside the writers, before, during and after the outage.
+            let logs = FileManager.default.temporaryDirectory.appendingPathComponent("fence-outage-\(UUID())").path
+            let projector = try BackgroundProcess(
+                try Cluster.executable("projections"),
+                arguments: ["run"],
+                environment: ["CATALOG_PROJECTOR_PRIMARY": try cluster.value("CATALOG_PROJECTOR_PRIMARY")],
+                logPath: logs + "-projections.log"
+            )
+            let queryPort = Int.random(in: 20_000...29_999)
+            let query = try BackgroundProcess(
+                try Cluster.executable("query-api"),
+                arguments: [],
+                environment: [
+                    "CATALOG_QUERY_PRIMARY": try cluster.value("CATALOG_QUERY_PRIMARY"), "CATALOG_REPLICAS": "", "CATALOG_REDIS": redisURL,
+                    "CATALOG_QUERY_ADDR": "127.0.0.1:\(queryPort)",
+                ],
+                logPath: logs + "-query-api.log"
+            )
+            defer {
+                for process in [projector, query] { process.signal(SIGKILL) }
+            }
+            #expect(try await within(.seconds(30)) { (try? await FenceTests.get(port: queryPort, "/health/live")) == 200 }, "\(query.output)")
             let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
             try await app.test(.router) { client in
                 // Albums whose version-1 views readers have cached.
@@ -38,6 +61,24 @@ import ViewCache
                 let ids = albums
                 #expect(try await within(.seconds(2)) { try await cache.fence(of: ids[7]) == 1 })
                 for id in albums { #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: "{}"))) }
+
+                // The projector has made the read tables and projected every album.
+                let projected = try await within(.seconds(30)) {
+                    for id in ids where (try? await FenceTests.get(port: queryPort, "/albums/\(id.uuidString.lowercased())")) != 200 { return false }
+                    return true
+                }
+                #expect(projected, "\(projector.output)")
+                let reading = Atomic<Bool>(true)
+                let readers = Task {
+                    var statuses: [Int: Int] = [:]
+                    while reading.load(ordering: .relaxed) {
+                        for id in ids {
+                            let status = (try? await FenceTests.get(port: queryPort, "/albums/\(id.uuidString.lowercased())")) ?? 0
+                            statuses[status, default: 0] += 1
+                        }
+                    }
+                    return statuses
+                }
 
                 try await cluster.run("stop", "redis")
                 let stopped = ContinuousClock.now
@@ -72,15 +113,35 @@ import ViewCache
                 // The relay retries every 250 ms at most; once Redis answers the backlog goes in a few round trips.
                 #expect(ContinuousClock.now - started < .seconds(1), "drained in \(ContinuousClock.now - started)")
 
-                // The checker: every album's fence is its version on the primary, and no cached view is below it.
+                // Reads go on for a while after the outage, so that query-api caches views again.
+                try await Task.sleep(for: .seconds(2))
+                reading.store(false, ordering: .relaxed)
+                let statuses = await readers.value
+                #expect(statuses.keys.sorted() == [200], "every read succeeded, through the outage too: \(statuses)")
+
+                // The checker: every album's fence is its version in the event store, and every view cached in
+                // Redis is at or above its fence and agrees with the primary's read model (never ahead of it,
+                // the same JSON at the same version).
                 let store = EventStore(client: try PostgresClient(configuration: .init(connectionString: try cluster.value("CATALOG_PRIMARY"))))
+                let readModel = try PostgresClient(configuration: .init(connectionString: try cluster.value("CATALOG_QUERY_PRIMARY")))
+                var cached = 0
                 for id in ids {
                     let version = try await store.readStream(id).count
                     #expect(try await cache.fence(of: id) == version, "album \(id)")
-                    if case .hit(let view) = await cache.lookup(id, token: nil) {
-                        Issue.record("a cached view of \(id) at version \(view.version) is below its fence \(version)")
+                    guard case .hit(let view) = await cache.lookup(id, token: nil) else { continue }
+                    cached += 1
+                    #expect(view.version >= version, "a cached view of \(id) at version \(view.version) is below its fence \(version)")
+                    let row = try #require(
+                        try await readModel.query("SELECT version, document FROM read_model.album_views WHERE id = \(id)").first
+                    )
+                    let projected = try row.decode(Int.self, at: 0)
+                    #expect(view.version <= projected, "the cached view of \(id) is ahead of the read model")
+                    if view.version == projected {
+                        #expect(view.document == (try row.decode(String.self, at: 1)), "the cached view of \(id) differs from the read model")
                     }
                 }
+                #expect(cached > 0, "query-api cached views again after the outage")
+                await readModel.shutdown()
             }
         } catch {
             await cluster.destroy()

@@ -24,7 +24,7 @@ struct ReplicaFaultTests {
             settings.tokenBudget = .seconds(5)
             try await catalog.run(settings) { [settings] client in
                 try await waitUntilReady(client, replicas: ["replica1", "replica2"])
-                try await Self.staleFill(catalog)
+                try await Self.staleFill(cluster, catalog)
                 try await Self.redisOutage(cluster, catalog)
                 try await Self.pausedReplay(catalog, client)
                 try await Self.stoppedReplica(cluster, client)
@@ -38,10 +38,13 @@ struct ReplicaFaultTests {
         await cluster.destroy()
     }
 
-    /// The stale-fill race: replica1 (the only replica this query-api reads) has not replayed version 2
-    /// when its fence arrives; a read without a token gets version 1 from it, and that view is not stored.
-    static func staleFill(_ catalog: ReadCatalog) async throws {
+    /// The stale-fill race, end to end: the album is written through a real command-api process whose
+    /// outbox relay delivers the fences to Redis. replica1 (the only replica this query-api reads) has not
+    /// replayed version 2 when its fence arrives; a read without a token gets version 1 from it, and that
+    /// view is not stored.
+    static func staleFill(_ cluster: ScratchCluster, _ catalog: ReadCatalog) async throws {
         var settings = try catalog.cachedSettings()
+        settings.cache.keyPrefix = ViewCache.Configuration().keyPrefix  // command-api's: this Redis is the test's own
         settings.replicas = catalog.replicas.filter { $0.name == "replica1" }
         settings.policy.maxLagSeconds = 600
         settings.policy.maxLagBytes = 1 << 40
@@ -49,25 +52,59 @@ struct ReplicaFaultTests {
         var redis = try RedisClient.Configuration(url: catalog.redis)
         redis.poolSize = 1
         let cache = ViewCache(client: try RedisClient(configuration: redis), configuration: settings.cache, logger: Logger(label: "test"))
+        let port = Int.random(in: 20_000...29_999)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stale-fill-\(UUID())").path
+        let commands = try BackgroundProcess(
+            try Cluster.executable("command-api"),
+            arguments: [],
+            environment: [
+                "CATALOG_PRIMARY": try cluster.value("CATALOG_PRIMARY"), "CATALOG_REDIS": catalog.redis,
+                "CATALOG_OUTBOX_PATH": directory + "/outbox.sqlite", "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
+            ],
+            logPath: directory + ".log"
+        )
+        do {
+            try await staleFill(catalog, settings, cache, CommandClient(port: port), commands)
+        } catch {
+            commands.signal(SIGKILL)
+            _ = await commands.wait()
+            throw error
+        }
+        commands.signal(SIGTERM)
+        #expect(await commands.wait() == 0, "command-api shuts down cleanly: \(commands.output)")
+    }
+
+    static func staleFill(
+        _ catalog: ReadCatalog,
+        _ settings: QueryAPISettings,
+        _ cache: ViewCache,
+        _ writer: CommandClient,
+        _ commands: BackgroundProcess
+    ) async throws {
+        #expect(try await within(.seconds(30)) { (try? await writer.send(.get, "/health/ready").status) == .ok }, "\(commands.output)")
+
         let app = try buildApplication(settings, logger: Logger(label: "query-api-stale-fill"))
         try await app.test(.live) { client in
             try await waitUntilReady(client, replicas: ["replica1"])
-            let (id, created) = try await catalog.create("Race")
-            let first = try await client.get("/albums/\(id)", headers: [.consistencyToken: created.description])
+            let created = try await writer.send(.post, "/albums", #"{"title":"Race","artist":"Miles Davis","releaseYear":1959}"#)
+            #expect(created.status == .created, "\(created.text)")
+            let id = try #require(created.json["id"] as? String)
+            let first = try await client.get("/albums/\(id)", headers: [.consistencyToken: created.header("Consistency-Token") ?? ""])
             #expect(first.json["version"] as? Int == 1)
             try await ScratchDatabase.run(psql: try catalog.admin("replica1"), "SELECT pg_wal_replay_pause()")
-            let changed = AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Race won", artist: "Miles Davis", releaseYear: 1959))
-            let second = try await catalog.store.append(to: id.uuid, expectedVersion: 1, events: [changed.encoded()])
-            // What the command side's outbox relay delivers for this write: its fence.
-            try await cache.raiseFences([(id.uuid, second.version)])
+            let second = try await writer.send(.patch, "/albums/\(id)", #"{"title":"Race won"}"#)
+            #expect(second.status == .ok, "\(second.text)")
+            let album = try #require(UUID(text: id))
+            #expect(try await within(.seconds(5)) { try await cache.fence(of: album) == 2 }, "command-api's relay delivers the fence")
             let stale = try await client.get("/albums/\(id)")
             #expect(stale.status == .ok)
             #expect(stale.json["version"] as? Int == 1, "replica1 has not replayed version 2")
             #expect(stale.header("Served-By") == "replica1")
             #expect(stale.header("Cache-Status") == "catalog; fwd=miss", "the stale view must not be stored")
-            #expect(await cache.lookup(id.uuid, token: nil) == .miss)
+            #expect(await cache.lookup(album, token: nil) == .miss)
             try await ScratchDatabase.run(psql: try catalog.admin("replica1"), "SELECT pg_wal_replay_resume()")
-            try await catalog.waitForReplicas(second.token)
+            let token = try #require(second.header("Consistency-Token").flatMap(ConsistencyToken.init))
+            try await catalog.waitForReplicas(token)
             let fresh = try await client.get("/albums/\(id)")
             #expect(fresh.json["version"] as? Int == 2)
             #expect(fresh.json["title"] as? String == "Race won")
@@ -218,4 +255,29 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }
+}
+
+/// A client of a command-api process listening on a loopback port.
+struct CommandClient: Sendable {
+    let port: Int
+
+    func send(_ method: HTTPRequest.Method, _ path: String, _ json: String? = nil) async throws -> Reply {
+        let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(10)))
+        client.connect()
+        defer { Task { try? await client.shutdown() } }
+        let response = try await client.execute(
+            .init(path, method: method, headers: json == nil ? [:] : [.contentType: "application/json"], body: json.map { .init(string: $0) })
+        )
+        return Reply(status: response.status, headers: response.headers, text: response.body.map { String(buffer: $0) } ?? "")
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes.
+func within(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
 }
