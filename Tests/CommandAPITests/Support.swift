@@ -68,16 +68,6 @@ func withCommandAPI<Value: Sendable>(
 let kindOfBlue =
     #"{"title":"Kind of Blue","artist":"Miles Davis","releaseYear":1959,"songs":[{"title":"So What","durationSeconds":562},{"title":"Freddie Freeloader"}]}"#
 
-/// Waits up to `limit` for `condition`; whether it came true.
-func within(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + limit
-    repeat {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(5))
-    } while ContinuousClock.now < deadline
-    return try await condition()
-}
-
 /// A view cache on the main cluster's Redis, with keys of its own.
 func testCache() throws -> (ViewCache, ViewCache.Configuration, String) {
     var configuration = ViewCache.Configuration()

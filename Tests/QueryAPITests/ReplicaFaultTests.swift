@@ -271,13 +271,3 @@ struct CommandClient: Sendable {
         return Reply(status: response.status, headers: response.headers, text: response.body.map { String(buffer: $0) } ?? "")
     }
 }
-
-/// Polls `condition` until it holds or `limit` passes.
-func within(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
