@@ -8,7 +8,8 @@ public struct NodeHealth: Sendable, Equatable {
     public var inRecovery: Bool
     /// WAL the node has not replayed yet, behind the primary's position at the time of the check.
     public var lagBytes: Int64
-    /// Age of the last replayed transaction while WAL is still waiting to be replayed; 0 when caught up.
+    /// How long ago the primary was first seen past what the node has replayed; 0 when caught up (see
+    /// `PrimaryPositions`).
     public var lagSeconds: Double
     /// The projection checkpoint the node holds: every read it answers reflects at least this token.
     public var checkpoint: ConsistencyToken?

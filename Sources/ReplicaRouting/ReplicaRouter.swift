@@ -36,6 +36,7 @@ public final class ReplicaRouter: Service, Sendable {
     let checkInterval: Duration
     let logger: Logger
     private let state: Mutex<ReplicaSet>
+    private let positions = Mutex(PrimaryPositions())
     private let primaryInFlight = Atomic<Int>(0)
     private let metrics: RoutingMetrics
 
@@ -67,13 +68,18 @@ public final class ReplicaRouter: Service, Sendable {
         }
     }
 
-    /// One round of health checks: the primary's WAL position, then every replica at once.
+    /// One round of health checks: the primary's WAL position, then every replica at once. While the
+    /// primary cannot be reached, replicas are measured against the last position it was seen at (nothing
+    /// newer can have committed), so they keep serving reads.
     public func checkAll() async {
-        let primaryLSN: UInt64? = try? await primary.query("SELECT pg_current_wal_lsn()::text").first
-            .flatMap { parseLSN(try $0.decode(String.self, at: 0)) }
+        if let position: UInt64 = try? await primary.query("SELECT pg_current_wal_lsn()::text").first
+            .flatMap({ parseLSN(try $0.decode(String.self, at: 0)) })
+        {
+            positions.withLock { $0.record(position, at: .now) }
+        }
         await withTaskGroup(of: (String, NodeHealth).self) { group in
             for replica in replicas {
-                group.addTask { (replica.name, await self.check(replica, primaryLSN: primaryLSN)) }
+                group.addTask { (replica.name, await self.check(replica)) }
             }
             for await (name, health) in group {
                 let usable = state.withLock { set in
@@ -85,31 +91,27 @@ public final class ReplicaRouter: Service, Sendable {
         }
     }
 
-    func check(_ replica: Replica, primaryLSN: UInt64?) async -> NodeHealth {
+    func check(_ replica: Replica) async -> NodeHealth {
         do {
             let rows = try await replica.client.query(
                 """
                 SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text,
-                       CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
-                            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END,
                        (SELECT txid::text FROM read_model.projection_checkpoints WHERE projection = \(projection)),
                        (SELECT position FROM read_model.projection_checkpoints WHERE projection = \(projection))
                 """
             )
             guard let row = rows.first else { return .unknown }
             let replayed = parseLSN(try row.decode(String.self, at: 1)) ?? 0
-            let lagBytes = primaryLSN.map { $0 > replayed ? Int64(clamping: $0 - replayed) : 0 } ?? .max
+            let lag = positions.withLock { $0.lag(ofReplayed: replayed, at: .now) }
             var checkpoint: ConsistencyToken?
-            if let txid = try row.decode(String?.self, at: 3).flatMap(UInt64.init), let position = try row.decode(Int?.self, at: 4) {
+            if let txid = try row.decode(String?.self, at: 2).flatMap(UInt64.init), let position = try row.decode(Int?.self, at: 3) {
                 checkpoint = ConsistencyToken(transaction: txid, position: Int64(position))
             }
             return NodeHealth(
                 reachable: true,
                 inRecovery: try row.decode(Bool.self, at: 0),
-                lagBytes: lagBytes,
-                // Replayed as far as the primary had written: no lag, however long ago the last transaction
-                // was (an idle cluster; a restarted standby whose receiver restarts at a segment start).
-                lagSeconds: lagBytes == 0 ? 0 : max(0, try row.decode(Double.self, at: 2)),
+                lagBytes: lag.bytes,
+                lagSeconds: lag.seconds,
                 checkpoint: checkpoint
             )
         } catch {

@@ -12,7 +12,9 @@ import Testing
 /// cluster they would reach every other suite's reads.
 @Suite("Replica outage", .serialized)
 struct ReplicaOutageTests {
-    @Test("paused replay: out of rotation past the lag bound, back after resume; a stopped replica: every read still succeeds, back after start")
+    @Test(
+        "paused replay: out of rotation past the lag bound, back after resume; a stopped replica: every read still succeeds, back after start; a stopped primary: the replicas keep serving"
+    )
     func pausedAndStopped() async throws {
         let cluster = try await ScratchCluster(name: "routing-outage", postgresPort: 25590, redisPort: 26385, replicas: 2)
         do {
@@ -37,6 +39,7 @@ struct ReplicaOutageTests {
 
             try await Self.pausedReplay(cluster, router, EventStore(client: writer))
             try await Self.stoppedReplica(cluster, router)
+            try await Self.stoppedPrimary(cluster, router)
 
             for replica in replicas { await replica.client.shutdown() }
             for client in [primary, writer] { await client.shutdown() }
@@ -104,5 +107,19 @@ struct ReplicaOutageTests {
             servedBy[served.node, default: 0] += 1
         }
         #expect(servedBy["replica2", default: 0] > 0, "back in rotation: \(servedBy)")
+    }
+
+    /// The primary stopped: nothing newer can commit, so the replicas, measured against the last position
+    /// the primary was seen at, stay usable and keep serving reads.
+    static func stoppedPrimary(_ cluster: ScratchCluster, _ router: ReplicaRouter) async throws {
+        try await cluster.run("stop", "primary")
+        for _ in 0..<4 { await router.checkAll() }
+        #expect(router.snapshot.nodes.allSatisfy { router.snapshot.isUsable($0) }, "\(router.snapshot.nodes)")
+        var servedBy: [String: Int] = [:]
+        for _ in 0..<200 {
+            let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
+            servedBy[served.node, default: 0] += 1
+        }
+        #expect(servedBy[ReplicaRouter.primaryName] == nil && servedBy.values.reduce(0, +) == 200, "\(servedBy)")
     }
 }

@@ -1,0 +1,40 @@
+/// The primary's WAL positions as health checks saw them, each with the time it was first seen: how far
+/// behind a replica is in bytes and in time. A replica's lag in seconds is the time since the primary was
+/// first seen past the position the replica has replayed, so it measures how old the newest WAL the
+/// replica lacks is, not how long ago its last transaction was: an idle spell, or a long vacuum that
+/// writes WAL without committing, does not make a caught-up replica look behind. Pure: the caller gives
+/// the time.
+public struct PrimaryPositions: Sendable {
+    public struct Sample: Sendable, Equatable {
+        public let position: UInt64
+        public let seen: ContinuousClock.Instant
+    }
+
+    /// Positions in increasing order, each first seen at `seen`.
+    public private(set) var samples: [Sample] = []
+    /// Samples older than this are dropped; a replica behind all that remain is at least this far behind.
+    public let horizon: Duration
+
+    public init(horizon: Duration = .seconds(300)) {
+        self.horizon = horizon
+    }
+
+    /// The primary's position at `now`. A position not past the last one adds nothing.
+    public mutating func record(_ position: UInt64, at now: ContinuousClock.Instant) {
+        if let last = samples.last, position <= last.position { return }
+        samples.append(Sample(position: position, seen: now))
+        if let keep = samples.firstIndex(where: { now - $0.seen <= horizon }), keep > 0 {
+            // Keep the newest sample before the horizon too: it bounds the lag of a replica behind all others.
+            samples.removeFirst(keep - 1)
+        }
+    }
+
+    /// Bytes and seconds a replica that has replayed up to `replayed` is behind the newest position seen.
+    /// Before any position was seen (the primary unreachable since start), nothing is known to be missing.
+    public func lag(ofReplayed replayed: UInt64, at now: ContinuousClock.Instant) -> (bytes: Int64, seconds: Double) {
+        guard let newest = samples.last, newest.position > replayed else { return (0, 0) }
+        let firstPast = samples.first { $0.position > replayed }!
+        let age = now - firstPast.seen
+        return (Int64(clamping: newest.position - replayed), max(0, Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18))
+    }
+}
