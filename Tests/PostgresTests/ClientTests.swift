@@ -107,7 +107,8 @@ import Testing
             let error = await #expect(throws: PostgresError.self) { try await client.query("SELECT 1") }
             #expect(error?.code == .poolTimeout)
             #expect(error?.isUnavailable == true)
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // Bounded, not hanging: loose, since the whole suite starts on two cores at the same time.
+            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 
