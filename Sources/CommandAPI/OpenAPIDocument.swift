@@ -649,10 +649,9 @@ enum OpenAPIDocument {
             "name": "Request-Id",
             "in": "header",
             "required": false,
-            "description": "echoed in the response",
+            "description": "echoed in the response when it is 1 to 200 visible ASCII characters; any other value is replaced by a new id",
             "schema": {
-             "type": "string",
-             "maxLength": 200
+             "type": "string"
             }
            }
           },

@@ -5,7 +5,7 @@ import Prometheus
 extension Router {
     /// Answers 405 with `Allow` for the methods a path does not take, instead of the router's 404.
     public func refuseOtherMethods(_ path: RouterPath, allowed: [HTTPRequest.Method]) {
-        let all: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+        let all: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .options, .trace]
         let allow = allowed.map(\.rawValue).joined(separator: ", ")
         for method in all where !allowed.contains(method) && !(method == .head && allowed.contains(.get)) {
             on(path, method: method) { _, _ -> Response in

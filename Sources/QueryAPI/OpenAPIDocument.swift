@@ -342,10 +342,9 @@ enum OpenAPIDocument {
             "name": "Request-Id",
             "in": "header",
             "required": false,
-            "description": "echoed in the response",
+            "description": "echoed in the response when it is 1 to 200 visible ASCII characters; any other value is replaced by a new id",
             "schema": {
-             "type": "string",
-             "maxLength": 200
+             "type": "string"
             }
            },
            "ConsistencyToken": {
@@ -355,7 +354,7 @@ enum OpenAPIDocument {
             "description": "a token from command-api or an As-Of: the answer reflects every event up to it, or is 503 after the wait budget",
             "schema": {
              "type": "string",
-             "pattern": "^[0-9]+\\.[0-9]+$"
+             "pattern": "^(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,17})$"
             }
            },
            "Limit": {

@@ -193,6 +193,17 @@ public final class ReplicaRouter: Service, Sendable {
         }
     }
 
+    /// Whether `token` names a transaction the primary has not even started: a token this catalog never
+    /// issued (a client's mistake), as opposed to one no node has reached yet. False when the primary
+    /// cannot tell.
+    public func neverIssued(_ token: ConsistencyToken) async -> Bool {
+        guard
+            let next = try? await primary.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").first
+                .flatMap({ UInt64(try $0.decode(String.self, at: 0)) })
+        else { return false }
+        return token.transaction >= next
+    }
+
     /// Whether the primary answers a trivial query now (readiness).
     public func primaryAnswers() async -> Bool {
         (try? await primary.query("SELECT 1")) != nil

@@ -318,7 +318,7 @@ struct AlbumReadTests {
         await catalog.close()
     }
 
-    @Test("unknown, archived, malformed: 404, 410, 400, 405, 503 for a token no node reaches; never a 5xx for client mistakes")
+    @Test("unknown, archived, malformed: 404, 410, 400 (a token never issued too), 405, 503 for a token no node reaches yet; never a 5xx for client mistakes")
     func errors() async throws {
         let catalog = try await ReadCatalog()
         var settings = try catalog.settings()
@@ -351,9 +351,16 @@ struct AlbumReadTests {
                     let reply = try await client.get("/albums/\(id)", headers: [.consistencyToken: bad])
                     #expect(reply.status == .badRequest, "token \(bad)")
                 }
-                let future = try await client.get("/albums/\(id)", headers: [.consistencyToken: "9223372036854775807.1"])
-                #expect(future.status == .serviceUnavailable)
-                #expect(future.header("Retry-After") != nil)
+                // A token of a transaction the primary has not started yet was never issued: the client's mistake.
+                let forged = try await client.get("/albums/\(id)", headers: [.consistencyToken: "9223372036854775807.1"])
+                #expect(forged.status == .badRequest, "\(forged.text)")
+                #expect(forged.json["title"] as? String == "Invalid Consistency-Token")
+                // A token of a real transaction that no event of this catalog follows yet: no node reaches it
+                // within the budget, 503 with Retry-After.
+                let transaction = try #require(try await catalog.writer.query("SELECT pg_current_xact_id()::text").first?.decode(String.self, at: 0))
+                let unreached = try await client.get("/albums/\(id)", headers: [.consistencyToken: "\(transaction).1"])
+                #expect(unreached.status == .serviceUnavailable, "\(unreached.text)")
+                #expect(unreached.header("Retry-After") != nil)
 
                 let post = try await client.execute(uri: "/albums/\(id)", method: .post, headers: [:], body: ByteBuffer(string: "{}")) { $0.status }
                 #expect(post == .methodNotAllowed)
