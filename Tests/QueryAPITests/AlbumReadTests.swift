@@ -318,7 +318,9 @@ struct AlbumReadTests {
         await catalog.close()
     }
 
-    @Test("unknown, archived, malformed: 404, 410, 400 (a token never issued too), 405, 503 for a token no node reaches yet; never a 5xx for client mistakes")
+    @Test(
+        "unknown, archived, malformed: 404, 410, 400 (a token never issued too), 405, 503 for a token no node reaches yet; never a 5xx for client mistakes"
+    )
     func errors() async throws {
         let catalog = try await ReadCatalog()
         var settings = try catalog.settings()

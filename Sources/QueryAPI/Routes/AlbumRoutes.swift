@@ -135,7 +135,11 @@ struct AlbumRoutes<Context: RequestContext> {
             return try await router.read(token: token, budget: tokenBudget, body)
         } catch ReplicaRouter.RoutingError.unavailable {
             if let token, await router.neverIssued(token) {
-                throw Problem(.badRequest, "Invalid Consistency-Token", detail: "no write of this catalog has that token; send a token exactly as a response gave it")
+                throw Problem(
+                    .badRequest,
+                    "Invalid Consistency-Token",
+                    detail: "no write of this catalog has that token; send a token exactly as a response gave it"
+                )
             }
             throw Problem.unavailable(token == nil ? "no database node can answer now" : "no database node has reached the consistency token yet")
         } catch let error as PostgresError where error.isUnavailable {
