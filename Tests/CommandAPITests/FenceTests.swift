@@ -65,7 +65,7 @@ import ViewCache
         let id = try #require((created.json["id"] as? String).flatMap(UUID.init(uuidString:)))
         #expect(try await cache.fence(of: id) == 1)
 
-        let port = Int.random(in: 20_000...29_999)
+        let port = try freePort()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("command-api-crash-\(UUID()).log").path
         let crashing = try BackgroundProcess(
             try Cluster.executable("command-api"),

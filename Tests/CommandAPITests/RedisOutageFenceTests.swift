@@ -35,7 +35,7 @@ import ViewCache
                 environment: ["CATALOG_PROJECTOR_PRIMARY": try cluster.value("CATALOG_PROJECTOR_PRIMARY")],
                 logPath: logs + "-projections.log"
             )
-            let queryPort = Int.random(in: 20_000...29_999)
+            let queryPort = try freePort()
             let query = try BackgroundProcess(
                 try Cluster.executable("query-api"),
                 arguments: [],

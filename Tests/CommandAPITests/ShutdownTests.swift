@@ -19,7 +19,7 @@ import Testing
     @Test func gracefulShutdownLetsAnInFlightCommandFinish() async throws {
         try await migrate()
         let logger = Logger(label: "shutdown-test")
-        let port = Int.random(in: 20_000...29_999)
+        let port = try freePort()
         var settings = CommandAPISettings(primary: try Cluster.value("CATALOG_PRIMARY"))
         settings.port = port
         let app = try buildApplication(settings, logger: logger)

@@ -22,7 +22,7 @@ struct QueryShutdownTests {
         do {
             let logger = Logger(label: "query-shutdown-test")
             var settings = try catalog.settings()
-            settings.port = Int.random(in: 20_000...29_999)
+            settings.port = try freePort()
             let port = settings.port
             let app = try buildApplication(settings, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger))

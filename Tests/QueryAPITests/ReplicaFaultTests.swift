@@ -52,7 +52,7 @@ struct ReplicaFaultTests {
         var redis = try RedisClient.Configuration(url: catalog.redis)
         redis.poolSize = 1
         let cache = ViewCache(client: try RedisClient(configuration: redis), configuration: settings.cache, logger: Logger(label: "test"))
-        let port = Int.random(in: 20_000...29_999)
+        let port = try freePort()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stale-fill-\(UUID())").path
         let commands = try BackgroundProcess(
             try Cluster.executable("command-api"),
