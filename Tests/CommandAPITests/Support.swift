@@ -73,8 +73,11 @@ func testCache() throws -> (ViewCache, ViewCache.Configuration, String) {
     var configuration = ViewCache.Configuration()
     configuration.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
     let url = try Cluster.value("CATALOG_REDIS")
+    var redis = try RedisClient.Configuration(url: url)
+    // Generous bounds while the whole suite starts on two cores.
+    (redis.connectTimeout, redis.commandTimeout) = (.seconds(10), .seconds(10))
     let cache = ViewCache(
-        client: try RedisClient(configuration: try RedisClient.Configuration(url: url)),
+        client: try RedisClient(configuration: redis),
         configuration: configuration,
         logger: Logger(label: "test")
     )

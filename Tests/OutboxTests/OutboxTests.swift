@@ -17,7 +17,9 @@ func scratchOutbox() throws -> (Outbox, String) {
 func testCache() throws -> ViewCache {
     var configuration = ViewCache.Configuration()
     configuration.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
-    let redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
+    var redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
+    // Generous bounds while the whole suite starts on two cores.
+    (redis.connectTimeout, redis.commandTimeout) = (.seconds(10), .seconds(10))
     return ViewCache(client: try RedisClient(configuration: redis), configuration: configuration, logger: Logger(label: "test"))
 }
 

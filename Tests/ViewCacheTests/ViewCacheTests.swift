@@ -90,7 +90,9 @@ final class RunCount: Sendable {
 @Suite("View cache on Redis")
 struct ViewCacheTests {
     func cache(_ configure: (inout ViewCache.Configuration) -> Void = { _ in }) throws -> ViewCache {
-        let redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
+        var redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
+        // These tests are about the scripts, not timing: generous bounds while the whole suite starts.
+        (redis.connectTimeout, redis.commandTimeout) = (.seconds(10), .seconds(10))
         var configuration = ViewCache.Configuration()
         configuration.keyPrefix = "test:\(UInt32.random(in: 0...UInt32.max))"
         configure(&configuration)
