@@ -46,16 +46,6 @@ import Testing
         #expect(error?.kind == "WRONGTYPE")
     }
 
-    @Test func aScriptRunsAgainAfterScriptFlush() async throws {
-        let redis = try mainRedis(poolSize: 1)
-        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
-        let key = uniqueKey("script")
-        #expect(try await redis.run(script, keys: [key], arguments: [5]).integer == 5)
-        try await redis.send("SCRIPT", "FLUSH")
-        #expect(try await redis.run(script, keys: [key], arguments: [2]).integer == 7)
-        try await redis.send("DEL", key)
-    }
-
     @Test func sixtyFourTasksShareThePool() async throws {
         let redis = try mainRedis(poolSize: 4)
         let key = uniqueKey("counter")
