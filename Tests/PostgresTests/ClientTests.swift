@@ -30,7 +30,8 @@ import Testing
             for _ in 0..<16 { group.addTask { try await client.query("SELECT pg_sleep(1)") } }
             try await group.waitForAll()
         }
-        #expect(ContinuousClock.now - started < .seconds(4))
+        // Eight seconds if they blocked; well under that when they overlap, even while the suite starts.
+        #expect(ContinuousClock.now - started < .seconds(6))
     }
 
     @Test func aTransactionCommitsWhenItsBodyReturns() async throws {
