@@ -11,20 +11,21 @@ import ViewCache
 @testable import CommandAPI
 
 @Suite struct FenceTests {
-    /// Each committed command's fence reaches Redis through the outbox at once (well within a second),
-    /// and removes a cached view below it.
+    /// Each committed command's fence reaches Redis through the outbox and removes a cached view below it.
+    /// How soon is bench/outbox's figure (p50 0.2 ms after the answer); the bound here only tolerates a
+    /// machine loaded by the whole suite (1 s failed once so in a loaded run).
     @Test func aCommittedCommandsFenceIsDeliveredAtOnce() async throws {
         let (cache, configuration, redis) = try testCache()
         try await withCommandAPI(redis: redis, cache: configuration) { client in
             let created = try await client.send(.post, "/albums", json: kindOfBlue)
             #expect(created.status == .created)
             let id = try #require((created.json["id"] as? String).flatMap(UUID.init(uuidString:)))
-            #expect(try await within(.seconds(1)) { try await cache.fence(of: id) == 1 })
+            #expect(try await within(.seconds(10)) { try await cache.fence(of: id) == 1 })
             // A view of version 1 cached by a reader; the next command's fence removes it.
             #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: "{}")))
             let changed = try await client.send(.patch, "/albums/\(id.uuidString.lowercased())", json: #"{"title":"Kind of Blue (Legacy)"}"#)
             #expect(changed.status == .ok)
-            #expect(try await within(.seconds(1)) { try await cache.fence(of: id) == 2 })
+            #expect(try await within(.seconds(10)) { try await cache.fence(of: id) == 2 })
             #expect(await cache.lookup(id, token: nil) == .miss)
             // A refused command (412) records no fence beyond what committed.
             let refused = try await client.send(
@@ -86,7 +87,7 @@ import ViewCache
 
         // The next run (no fault) finds the intent of the dead run, asks the primary, and delivers.
         try await withCommandAPI(redis: redis, cache: configuration, outboxPath: outbox) { _ in
-            let delivered = try await within(.seconds(3)) { try await cache.fence(of: id) == 2 }
+            let delivered = try await within(.seconds(10)) { try await cache.fence(of: id) == 2 }
             #expect(delivered)
         }
     }

@@ -59,7 +59,7 @@ import ViewCache
                     albums.append(id)
                 }
                 let ids = albums
-                #expect(try await within(.seconds(2)) { try await cache.fence(of: ids[7]) == 1 })
+                #expect(try await within(.seconds(10)) { try await cache.fence(of: ids[7]) == 1 })
                 for id in albums { #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: "{}"))) }
 
                 // The projector has made the read tables and projected every album.
@@ -110,8 +110,9 @@ import ViewCache
                     return (ready.json["outbox"] as? [String: Any])?["undelivered"] as? Int == 0
                 }
                 #expect(drained)
-                // The relay retries every 250 ms at most; once Redis answers the backlog goes in a few round trips.
-                #expect(ContinuousClock.now - started < .seconds(1), "drained in \(ContinuousClock.now - started)")
+                // The relay retries every 250 ms at most; once Redis answers the backlog goes in a few round
+                // trips (loose: the machine is loaded by the whole suite).
+                #expect(ContinuousClock.now - started < .seconds(5), "drained in \(ContinuousClock.now - started)")
 
                 // Reads go on for a while after the outage, so that query-api caches views again.
                 try await Task.sleep(for: .seconds(2))

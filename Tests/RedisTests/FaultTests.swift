@@ -15,7 +15,8 @@ import Testing
             let started = ContinuousClock.now
             let error = await #expect(throws: RedisError.self) { try await redis.send("GET", "k") }
             #expect(error?.isUnavailable == true)
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // Refused at once: an error, not a hang (loose for a machine loaded by the whole suite).
+            #expect(ContinuousClock.now - started < .seconds(10))
         }
 
         try await cluster.run("start", "redis")
