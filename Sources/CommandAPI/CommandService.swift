@@ -28,7 +28,7 @@ struct CommandService: Sendable {
     func handle(
         _ command: AlbumCommand,
         on albumID: AlbumID,
-        ifMatch: Int?,
+        ifMatch: IfMatch?,
         idempotency: IdempotencyKey?,
         logger: Logger
     ) async throws -> CommandOutcome {
@@ -44,7 +44,7 @@ struct CommandService: Sendable {
         }
     }
 
-    private func run(_ command: AlbumCommand, on albumID: AlbumID, ifMatch: Int?, idempotency: IdempotencyKey?) async throws -> CommandOutcome {
+    private func run(_ command: AlbumCommand, on albumID: AlbumID, ifMatch: IfMatch?, idempotency: IdempotencyKey?) async throws -> CommandOutcome {
         if let idempotency, let earlier = try await store.command(withKey: idempotency.key) {
             guard earlier.requestHash == idempotency.requestHash else { throw Problem.idempotencyKeyReused }
             return Self.outcome(of: earlier.events)
@@ -56,7 +56,7 @@ struct CommandService: Sendable {
             let album = Album.fold(id: albumID, events: try stream.map { try AlbumEvent(decoding: $0.event) })
             if let ifMatch {
                 guard let album else { throw DomainError.albumNotFound }
-                guard album.version == ifMatch else { throw Problem.versionMismatch(current: album.version) }
+                guard ifMatch.admits(album.version) else { throw Problem.versionMismatch(current: album.version) }
             }
             let events = try Album.decide(command, on: album)
             guard !events.isEmpty else {
@@ -78,11 +78,8 @@ struct CommandService: Sendable {
                 try await settle(intent, committed: true)
                 return Self.outcome(of: result.events)
             } catch AppendError.versionConflict {
+                // Another command won the race: read again, and check If-Match against the new version.
                 try await settle(intent, committed: false)
-                if ifMatch != nil {
-                    let current = try await store.readStream(albumID.uuid).count
-                    throw Problem.versionMismatch(current: current)
-                }
                 if attempt == maximumAttempts { break }
             } catch AppendError.duplicate(let earlier) {
                 try await settle(intent, committed: false)
@@ -141,6 +138,10 @@ struct CommandService: Sendable {
         case let postgres as PostgresError where postgres.isUnavailable:
             logger.warning("primary unavailable", metadata: ["postgres.error": "\(postgres)"])
             return (.unavailable("the primary database cannot be reached; retry shortly"), "unavailable")
+        case let postgres as PostgresError where postgres.sqlState == PostgresError.queryCanceled:
+            // The statement timeout rolled the transaction back: nothing was applied.
+            logger.warning("primary too slow", metadata: ["postgres.error": "\(postgres)"])
+            return (.unavailable("the primary took too long to answer; the command was not applied; retry"), "unavailable")
         default:
             logger.error("command failed", metadata: ["error": "\(String(describing: type(of: error))): \(error)"])
             return (Problem(.internalServerError, "Internal error", detail: "the command was not applied"), "error")

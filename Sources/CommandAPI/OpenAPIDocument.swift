@@ -627,10 +627,10 @@ enum OpenAPIDocument {
             "name": "If-Match",
             "in": "header",
             "required": false,
-            "description": "\"<version>\": apply only at this version (else 412)",
+            "description": "apply only when the album's ETag \"<version>\" is one of these entity tags (RFC 9110, strong comparison: a weak tag never matches), or with * when the album exists; else 412",
             "schema": {
              "type": "string",
-             "pattern": "^\"[0-9]+\"$"
+             "pattern": "^[ \\t]*(\\*|[ \\t,]*(W/)?\"[\\x21\\x23-\\x7E]*\"([ \\t]*,([ \\t]*(W/)?\"[\\x21\\x23-\\x7E]*\")?)*)[ \\t]*$"
             }
            },
            "IdempotencyKey": {
@@ -696,7 +696,8 @@ enum OpenAPIDocument {
             "type": "string",
             "minLength": 1,
             "maxLength": 200,
-            "description": "1-200 characters after trimming, no control characters"
+            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*(?!\\n)$",
+            "description": "1-200 characters after trimming white space, not only white space, no control characters"
            },
            "CreateAlbum": {
             "type": "object",
@@ -795,7 +796,8 @@ enum OpenAPIDocument {
                "null"
               ],
               "minimum": 1,
-              "description": "1-based; default last"
+              "maximum": 501,
+              "description": "1-based, at most one past the album's last song (an album holds at most 500); default last"
              }
             }
            },

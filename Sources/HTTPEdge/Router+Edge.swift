@@ -3,9 +3,10 @@ import NIOCore
 import Prometheus
 
 extension Router {
-    /// Answers 405 with `Allow` for the methods a path does not take, instead of the router's 404.
+    /// Answers 405 with `Allow` for the methods a path does not take, instead of the router's 404
+    /// (QUERY too, the safe method with a body of draft-ietf-httpbis-safe-method-w-body).
     public func refuseOtherMethods(_ path: RouterPath, allowed: [HTTPRequest.Method]) {
-        let all: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .options, .trace]
+        let all: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!]
         let allow = allowed.map(\.rawValue).joined(separator: ", ")
         for method in all where !allowed.contains(method) && !(method == .head && allowed.contains(.get)) {
             on(path, method: method) { _, _ -> Response in

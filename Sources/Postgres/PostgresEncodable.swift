@@ -167,18 +167,20 @@ public struct PostgresJSON<Value: Codable & Sendable>: PostgresEncodable, Postgr
 /// Arrays of text, integers, booleans and UUIDs, sent as PostgreSQL array literals (`= ANY(\(ids))`).
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public var postgresBind: PostgresBind {
-        var literal = "{"
+        // Byte by byte, not Character by Character: a quote followed by a combining mark is one Character
+        // (`"\u{301}`), which a Character comparison would leave unescaped, ending the element early.
+        var literal: [UInt8] = [UInt8(ascii: "{")]
         for (index, element) in enumerated() {
-            if index > 0 { literal += "," }
-            literal += "\""
-            for character in element.postgresBind.bytes.map({ String(decoding: $0, as: UTF8.self) }) ?? "" {
-                if character == "\"" || character == "\\" { literal += "\\" }
-                literal.append(character)
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
+            literal.append(UInt8(ascii: "\""))
+            for byte in element.postgresBind.bytes ?? [] {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
+                literal.append(byte)
             }
-            literal += "\""
+            literal.append(UInt8(ascii: "\""))
         }
-        literal += "}"
-        return PostgresBind(oid: Element.postgresArrayOID, text: literal)
+        literal.append(UInt8(ascii: "}"))
+        return PostgresBind(oid: Element.postgresArrayOID, bytes: literal)
     }
 }
 

@@ -39,7 +39,8 @@ enum OpenAPIDocument {
               "description": "case-insensitive substring of the title or the artist; % and _ are literal",
               "schema": {
                "type": "string",
-               "maxLength": 200
+               "maxLength": 200,
+               "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*(?!\\n)$"
               }
              },
              {
@@ -49,7 +50,8 @@ enum OpenAPIDocument {
               "description": "the artist, exactly",
               "schema": {
                "type": "string",
-               "maxLength": 200
+               "maxLength": 200,
+               "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*(?!\\n)$"
               }
              }
             ],
@@ -376,7 +378,7 @@ enum OpenAPIDocument {
             "schema": {
              "type": "string",
              "maxLength": 2048,
-             "pattern": "^[A-Za-z0-9_-]*$"
+             "pattern": "^[A-Za-z0-9_-]*(?!\\n)$"
             }
            }
           },

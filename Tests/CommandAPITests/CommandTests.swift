@@ -65,9 +65,21 @@ import Testing
             #expect(stale.headers[.contentType] == "application/problem+json")
             let fresh = try await client.send(.patch, "/albums/\(id)", json: #"{"title":"A"}"#, headers: [.ifMatch: "\"1\""])
             #expect(fresh.status == .ok)
-            for malformed in ["1", "\"x\"", "\"-1\"", "W/\"1\"", "*", "\"\""] {
+            // Entity tags that are not the album's strong ETag (weak ones never match strongly): 412.
+            for other in ["\"x\"", "\"-1\"", "W/\"2\"", "\"\"", "\"02\"", "\"1\", \"3\""] {
+                #expect(
+                    try await client.send(.patch, "/albums/\(id)", json: #"{"title":"B"}"#, headers: [.ifMatch: other]).status == .preconditionFailed
+                )
+            }
+            // Not the grammar of RFC 9110: 400.
+            for malformed in ["1", "W/1", "\"open", "\"1\" \"2\"", ",", "*, \"2\"", "\"2\"x"] {
                 #expect(try await client.send(.patch, "/albums/\(id)", json: #"{"title":"B"}"#, headers: [.ifMatch: malformed]).status == .badRequest)
             }
+            // `*` asks only that the album exists; a list matches when one of its tags does.
+            #expect(try await client.send(.patch, "/albums/\(id)", json: #"{"title":"B"}"#, headers: [.ifMatch: "*"]).status == .ok)
+            #expect(try await client.send(.patch, "/albums/\(id)", json: #"{"title":"C"}"#, headers: [.ifMatch: #"W/"3", "9", "3""#]).status == .ok)
+            let unknown = UUID().uuidString.lowercased()
+            #expect(try await client.send(.patch, "/albums/\(unknown)", json: #"{"title":"D"}"#, headers: [.ifMatch: "*"]).status == .notFound)
         }
     }
 

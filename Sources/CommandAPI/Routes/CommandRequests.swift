@@ -137,6 +137,13 @@ struct CommandRequests {
                 return (nil, .unchanged)
             }
             return (exact, .set(exact))
+        case .number(let number)? where number.rounded(.towardZero) == number:
+            // JSON Schema's integer: any number with a zero fraction (1967.0, 1.967e3).
+            guard let exact = Int(exactly: number) else {
+                problem(field, "is out of range")
+                return (nil, .unchanged)
+            }
+            return (exact, .set(exact))
         case .number?:
             problem(field, "must be a whole number")
             return (nil, .unchanged)

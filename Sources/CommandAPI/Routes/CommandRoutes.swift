@@ -104,16 +104,14 @@ struct CommandRoutes<Context: RequestContext> {
         return id
     }
 
-    /// `If-Match: "<version>"`; anything else there is a client error.
-    static func ifMatch(_ request: Request) throws(Problem) -> Int? {
-        guard let value = request.headers[.ifMatch] else { return nil }
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard trimmed.count >= 3, trimmed.hasPrefix("\""), trimmed.hasSuffix("\""),
-            let version = Int(trimmed.dropFirst().dropLast()), version >= 0, trimmed.dropFirst().first != "+"
-        else {
-            throw Problem(.badRequest, "Invalid If-Match", detail: #"If-Match takes the ETag of the album, e.g. "3""#)
+    /// `If-Match`: `*` or entity tags (see IfMatch); a value outside that grammar is a client error.
+    static func ifMatch(_ request: Request) throws(Problem) -> IfMatch? {
+        let values = request.headers[values: .ifMatch]
+        guard !values.isEmpty else { return nil }
+        guard let condition = IfMatch(values.joined(separator: ",")) else {
+            throw Problem(.badRequest, "Invalid If-Match", detail: #"If-Match takes * or ETags of the album, e.g. "3""#)
         }
-        return version
+        return condition
     }
 
     static func idempotencyKey(_ request: Request, canonical: String) throws(Problem) -> IdempotencyKey? {

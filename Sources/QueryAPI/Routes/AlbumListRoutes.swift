@@ -166,12 +166,16 @@ extension AlbumRoutes {
 
     /// `%text%` for ILIKE, with the pattern characters of `text` escaped (backslash is ILIKE's escape).
     static func likePattern(_ text: String) -> String {
-        var pattern = "%"
-        for character in text {
-            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
-            pattern.append(character)
+        // Scalar by scalar: `%` followed by a combining mark is one Character, which a Character
+        // comparison would leave unescaped.
+        var pattern = String.UnicodeScalarView()
+        pattern.append("%")
+        for scalar in text.unicodeScalars {
+            if scalar == "%" || scalar == "_" || scalar == "\\" { pattern.append("\\") }
+            pattern.append(scalar)
         }
-        return pattern + "%"
+        pattern.append("%")
+        return String(pattern)
     }
 
     /// The history's statement: the checkpoint, whether the album exists as of it, and up to `limit` of its

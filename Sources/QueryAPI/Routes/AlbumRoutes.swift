@@ -144,6 +144,9 @@ struct AlbumRoutes<Context: RequestContext> {
             throw Problem.unavailable(token == nil ? "no database node can answer now" : "no database node has reached the consistency token yet")
         } catch let error as PostgresError where error.isUnavailable {
             throw Problem.unavailable("no database node can answer now")
+        } catch let error as PostgresError where error.sqlState == PostgresError.queryCanceled {
+            // The statement timeout: a search no index serves (a one- or two-letter q) on a busy node.
+            throw Problem.unavailable("the database took too long to answer; retry")
         } catch let error as PostgresError where error.sqlState == Self.undefinedTable {
             throw Problem.unavailable("the read model is not built yet (projections run creates it)", retryAfterSeconds: 5)
         } catch let error as PostgresError where error.sqlState == Self.undefinedColumn {

@@ -13,8 +13,10 @@ struct QueryString {
         guard raw.utf8.count <= Self.maxLength else {
             throw Self.problem(nil, "the query string is longer than \(Self.maxLength) bytes")
         }
-        for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        // Split on bytes: `&` or `=` followed by a combining mark is one Character, so a Character split
+        // would miss it.
+        for pair in raw.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false).map { Substring($0) }
             let name = try Self.decode(parts[0], parameter: nil)
             guard allowed.contains(name) else {
                 throw Self.problem(nil, "unknown parameter \"\(name.prefix(40))\"; this endpoint takes \(allowed.joined(separator: ", "))")
@@ -27,7 +29,8 @@ struct QueryString {
     /// The parameter's value; nil when it is absent or empty (`?q=` searches nothing, as a blank search box).
     func text(_ name: String, maxCharacters: Int) throws -> String? {
         guard let value = values[name], !value.isEmpty else { return nil }
-        guard value.count <= maxCharacters else { throw Self.problem(name, "at most \(maxCharacters) characters") }
+        // Unicode scalars, as the OpenAPI document's maxLength counts them.
+        guard value.unicodeScalars.count <= maxCharacters else { throw Self.problem(name, "at most \(maxCharacters) characters") }
         return value
     }
 
