@@ -43,8 +43,7 @@ func buildApplication(
 
     let metrics = CommandMetrics(registry: registry)
     let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ProblemMiddleware(metrics: metrics.http))
+    router.add(middleware: EdgeMiddleware(metrics: metrics.http))
     var services: [any Service] = [postgres]
     var outbox: Outbox?
     if let url = settings.redis {

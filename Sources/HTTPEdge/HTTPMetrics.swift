@@ -1,3 +1,4 @@
+import HTTPTypes
 import Prometheus
 import Synchronization
 
@@ -5,6 +6,7 @@ import Synchronization
 public struct HTTPMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let series = MetricSeries()
+    let requestSeries = RequestSeries()
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -13,20 +15,28 @@ public struct HTTPMetrics: Sendable {
     public static let buckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500].map { .milliseconds($0) }
 
     /// `route` is the matched route pattern (or "unmatched"), never the raw path, so the label set stays small.
-    public func recordRequest(method: String, route: String, status: Int, duration: Duration) {
-        series.counter("requests|\(method)|\(route)|\(status)") {
-            registry.makeCounter(
-                descriptor: .init(metricName: "http_requests", unitName: "total", helpText: "HTTP requests, by route and status"),
-                labels: [("method", method), ("route", route), ("status", String(status))]
+    /// The series of a (method, route, status) are made once; a request then takes one lock for one
+    /// dictionary lookup, without building a key string.
+    public func recordRequest(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
+        let key = RequestSeries.Key(method: method, route: route, status: status)
+        let (counter, histogram) = requestSeries.series.withLock { series in
+            if let found = series[key] { return found }
+            let made = (
+                registry.makeCounter(
+                    descriptor: .init(metricName: "http_requests", unitName: "total", helpText: "HTTP requests, by route and status"),
+                    labels: [("method", method.rawValue), ("route", route), ("status", String(status))]
+                ),
+                registry.makeDurationHistogram(
+                    descriptor: .init(metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency"),
+                    labels: [("method", method.rawValue), ("route", route)],
+                    buckets: Self.buckets
+                )
             )
-        }.increment()
-        series.histogram("request|\(method)|\(route)") {
-            registry.makeDurationHistogram(
-                descriptor: .init(metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency"),
-                labels: [("method", method), ("route", route)],
-                buckets: Self.buckets
-            )
-        }.record(duration)
+            series[key] = made
+            return made
+        }
+        counter.increment()
+        histogram.record(duration)
     }
 
     public func recordPool(leased: Int, idle: Int, waiting: Int) {
@@ -63,4 +73,15 @@ public final class MetricSeries: Sendable {
             return histogram
         }
     }
+}
+
+/// The request counter and latency histogram of each (method, route, status) seen.
+final class RequestSeries: Sendable {
+    struct Key: Hashable {
+        var method: HTTPRequest.Method
+        var route: String
+        var status: Int
+    }
+
+    let series = Mutex<[Key: (Counter, DurationHistogram)]>([:])
 }

@@ -8,21 +8,51 @@ extension HTTPField.Name {
     public static let consistencyToken = Self("Consistency-Token")!
 }
 
-/// Every response carries `Request-Id`: the client's own when it sent a sensible one, else a new one.
-/// The id is also on every log line of the request.
-public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+/// The edge of every request, in one middleware (one async frame instead of two on the hot path):
+/// - every response carries `Request-Id`, the client's own when it sent a sensible one, else a new one,
+///   and every log line of the request carries it as `request.id`;
+/// - every error becomes an RFC 9457 response, so that nothing, not Hummingbird's own 404 nor an
+///   unexpected failure, reaches the client in another shape;
+/// - request metrics are recorded.
+public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: HTTPMetrics
+
+    public init(metrics: HTTPMetrics) {
+        self.metrics = metrics
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers[.requestID].flatMap(Self.acceptable) ?? RequestIDs.next()
         var context = context
         context.logger[metadataKey: "request.id"] = .string(id)
-        var response = try await next(request, context)
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let problem as Problem {
+            response = try problem.response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            response = try Problem(status, status.reasonPhrase.isEmpty ? "Error" : status.reasonPhrase).response(from: request, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error.type": "\(String(describing: type(of: error)))"])
+            response = try Problem(.internalServerError, "Internal error").response(from: request, context: context)
+        }
+        let route = context.endpointPath ?? "unmatched"
+        let elapsed = ContinuousClock.now - started
+        metrics.recordRequest(method: request.method, route: route, status: response.status.code, duration: elapsed)
+        context.logger.debug(
+            "request",
+            metadata: [
+                "http.method": "\(request.method.rawValue)", "http.route": "\(route)", "http.status": "\(response.status.code)",
+                "http.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            ]
+        )
         response.headers[.requestID] = id
         return response
     }
 
-    private static func acceptable(_ id: String) -> String? {
+    static func acceptable(_ id: String) -> String? {
         guard (1...200).contains(id.utf8.count), id.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return nil }
         return id
     }
@@ -61,42 +91,5 @@ public enum RequestIDs {
             }
             return 32
         }
-    }
-}
-
-/// Turns every error into an RFC 9457 response, so that nothing, not Hummingbird's own 404 nor an
-/// unexpected failure, reaches the client in another shape; and records request metrics.
-public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: HTTPMetrics
-
-    public init(metrics: HTTPMetrics) {
-        self.metrics = metrics
-    }
-
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let started = ContinuousClock.now
-        let response: Response
-        do {
-            response = try await next(request, context)
-        } catch let problem as Problem {
-            response = try problem.response(from: request, context: context)
-        } catch let error as any HTTPResponseError {
-            let status = error.status
-            response = try Problem(status, status.reasonPhrase.isEmpty ? "Error" : status.reasonPhrase).response(from: request, context: context)
-        } catch {
-            context.logger.error("unhandled error", metadata: ["error.type": "\(String(describing: type(of: error)))"])
-            response = try Problem(.internalServerError, "Internal error").response(from: request, context: context)
-        }
-        let route = context.endpointPath ?? "unmatched"
-        let elapsed = ContinuousClock.now - started
-        metrics.recordRequest(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
-        context.logger.debug(
-            "request",
-            metadata: [
-                "http.method": "\(request.method.rawValue)", "http.route": "\(route)", "http.status": "\(response.status.code)",
-                "http.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
-            ]
-        )
-        return response
     }
 }

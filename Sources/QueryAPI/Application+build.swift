@@ -71,8 +71,7 @@ func buildApplication(
     }
     let metrics = HTTPMetrics(registry: registry)
     let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ProblemMiddleware(metrics: metrics))
+    router.add(middleware: EdgeMiddleware(metrics: metrics))
     AlbumRoutes(router: replicaRouter, tokenBudget: settings.tokenBudget, cache: cache).add(to: router)
     QueryOperationalRoutes(router: replicaRouter, cache: cache, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
