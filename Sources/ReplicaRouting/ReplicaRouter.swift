@@ -89,6 +89,7 @@ public final class ReplicaRouter: Service, Sendable {
                 metrics.record(health, usable: usable, of: name)
             }
         }
+        state.withLock { $0.measured = true }
     }
 
     func check(_ replica: Replica) async -> NodeHealth {
@@ -179,8 +180,12 @@ public final class ReplicaRouter: Service, Sendable {
                     throw error
                 }
             case .primary:
-                // No usable replica at all: the primary has the newest checkpoint anyway.
-                if let answer = try await readFromPrimary(token: token, body) { return answer }
+                // No usable replica at all: the primary has the newest checkpoint anyway. Before the first
+                // round of health checks (a service just started) the replicas are unknown, not unusable:
+                // wait for the round within the budget rather than load the primary (I7).
+                if state.withLock({ $0.measured }) {
+                    if let answer = try await readFromPrimary(token: token, body) { return answer }
+                }
                 waited = true
             }
             guard ContinuousClock.now < deadline else {

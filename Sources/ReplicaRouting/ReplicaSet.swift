@@ -24,6 +24,9 @@ public struct ReplicaSet: Sendable {
 
     public private(set) var nodes: [Node]
     public var policy: RoutingPolicy
+    /// Whether a round of health checks has completed. Until then nothing is known of the replicas, and
+    /// no read should fall to the primary for want of knowing.
+    public var measured = false
 
     public init(names: [String], policy: RoutingPolicy = .init()) {
         nodes = names.map { Node(name: $0) }

@@ -22,16 +22,32 @@ struct PrimaryPositionsTests {
         #expect(positions.lag(ofReplayed: 250, at: at(10_000)) == (0, 0))
     }
 
-    @Test("the lag in seconds is the time since the primary was first seen past the replayed position")
+    @Test("the lag in seconds is the time since the primary passed the replayed position, placed between two checks by the WAL written")
     func behind() {
         var positions = PrimaryPositions()
         for step in 0..<40 { positions.record(UInt64(100 * (step + 1)), at: at(250 * step)) }
-        // Replayed 1,000 (seen at 2,250 ms); the primary was first past it at 2,500 ms.
+        // Replayed 1,000, which the primary was at when seen at 2,250 ms (and past at 2,500 ms).
         let lag = positions.lag(ofReplayed: 1_000, at: at(9_750))
         #expect(lag.bytes == 3_000)
-        #expect(abs(lag.seconds - 7.25) < 0.001)
-        // Just behind the newest sample: as old as that sample.
-        #expect(abs(positions.lag(ofReplayed: 3_950, at: at(9_760)).seconds - 0.01) < 0.001)
+        #expect(abs(lag.seconds - 7.5) < 0.001)
+        // Halfway between 3,900 (9,500 ms) and 4,000 (9,750 ms): passed at 9,625 ms.
+        #expect(abs(positions.lag(ofReplayed: 3_950, at: at(9_760)).seconds - 0.135) < 0.001)
+    }
+
+    @Test("a replica a steady 300 ms behind measures 300 ms, whatever the check interval")
+    func steadyDelay() {
+        // WAL written at an even 1 byte per millisecond; checks every 50, 110 or 250 ms; the replica replays what the
+        // primary had 300 ms before.
+        for interval in [50, 110, 250] {
+            var positions = PrimaryPositions()
+            var lags: [Double] = []
+            for step in 1...100 {
+                let now = interval * step
+                positions.record(UInt64(now), at: at(now))
+                lags.append(positions.lag(ofReplayed: UInt64(now - 300), at: at(now)).seconds)
+            }
+            #expect(lags.dropFirst(10).allSatisfy { abs($0 - 0.3) < 0.001 }, "interval \(interval) ms: \(lags.suffix(3))")
+        }
     }
 
     @Test("after an idle spell, a write not yet replayed is a small lag, not the length of the spell")
@@ -44,7 +60,8 @@ struct PrimaryPositionsTests {
         positions.record(600, at: at(600_250))
         let lag = positions.lag(ofReplayed: 500, at: at(600_260))
         #expect(lag.bytes == 100)
-        #expect(lag.seconds < 0.1, "\(lag.seconds)")
+        // The primary left 500 after the last check that saw it there (600,000 ms): at most one interval.
+        #expect(lag.seconds <= 0.26 + 0.001, "\(lag.seconds)")
     }
 
     @Test("old samples are dropped beyond the horizon, keeping the one that bounds the furthest-behind replica")

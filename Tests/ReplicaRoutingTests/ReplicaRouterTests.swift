@@ -110,6 +110,19 @@ struct ReplicaRouterTests {
         }
     }
 
+    @Test("before the first round of health checks a read waits for it instead of going to the primary")
+    func waitsForFirstRound() async throws {
+        try await Self.withRouter { _, router, _ in
+            #expect(router.snapshot.measured == false)
+            let read = Task { try await router.read(token: nil, budget: .seconds(10)) { try await Self.readCheckpoint($0) } }
+            try await Task.sleep(for: .milliseconds(200))
+            await router.checkAll()
+            let (recovery, served) = try await read.value
+            #expect(served.node != ReplicaRouter.primaryName, "the read waited for the replicas to be known")
+            #expect(recovery == "true")
+        }
+    }
+
     @Test("no usable replica: the primary answers when fallback is on, 503 when it is off")
     func primaryFallback() async throws {
         var off = RoutingPolicy()
@@ -121,7 +134,8 @@ struct ReplicaRouterTests {
             }
         }
         try await Self.withRouter { _, router, _ in
-            let (recovery, served) = try await router.read(token: nil) { try await Self.readCheckpoint($0) }
+            // Still no health check: the read waits out its budget for one, then the primary answers.
+            let (recovery, served) = try await router.read(token: nil, budget: .milliseconds(300)) { try await Self.readCheckpoint($0) }
             #expect(served.node == ReplicaRouter.primaryName)
             #expect(recovery == "false")
         }

@@ -28,7 +28,8 @@ struct QueryOperationalRoutes<Context: RequestContext> {
             dependencies.append(#""primary":"\#(primaryUp ? "up" : "unreachable")""#)
             // The cache is not needed to answer: while Redis is away reads skip it, and the service stays ready.
             if let cache { dependencies.append(#""redis":"\#(cache.isAvailable ? "up" : "skipped")""#) }
-            let ready = usable || (primaryUp && set.policy.primaryFallback)
+            // Not before the first round of health checks: until then reads wait for it.
+            let ready = set.measured && (usable || (primaryUp && set.policy.primaryFallback))
             return Response.json(
                 ready ? .ok : .serviceUnavailable,
                 #"{"status":"\#(ready ? "ready" : "not ready")","dependencies":{\#(dependencies.joined(separator: ","))}}"#
