@@ -43,8 +43,8 @@ struct PrimaryPositionsTests {
             var lags: [Double] = []
             for step in 1...100 {
                 let now = interval * step
-                positions.record(UInt64(now), at: at(now))
-                lags.append(positions.lag(ofReplayed: UInt64(now - 300), at: at(now)).seconds)
+                positions.record(UInt64(1_000 + now), at: at(now))
+                lags.append(positions.lag(ofReplayed: UInt64(1_000 + now - 300), at: at(now)).seconds)
             }
             #expect(lags.dropFirst(10).allSatisfy { abs($0 - 0.3) < 0.001 }, "interval \(interval) ms: \(lags.suffix(3))")
         }
