@@ -84,13 +84,16 @@ public final class ScratchCluster: Sendable {
     public let environment: [String: String]
     private let overrides: [String: String]
 
-    public init(name: String, postgresPort: Int, redisPort: Int, replicas: Int) async throws {
+    /// `hostsFile`: a placement for `infra/cluster up --hosts` (CATALOG_CLUSTER_HOSTS).
+    public init(name: String, postgresPort: Int, redisPort: Int, replicas: Int, hostsFile: String? = nil) async throws {
         let directory = Cluster.repositoryRoot.appendingPathComponent(".cluster-scratch/\(name)").path
-        overrides = [
+        var overrides = [
             "CATALOG_CLUSTER_DIR": directory,
             "CATALOG_CLUSTER_PG_PORT": String(postgresPort),
             "CATALOG_CLUSTER_REDIS_PORT": String(redisPort),
         ]
+        if let hostsFile { overrides["CATALOG_CLUSTER_HOSTS"] = hostsFile }
+        self.overrides = overrides
         // Start from nothing, so that an earlier run's promotions do not leak in.
         try await Cluster.run(["down", "--purge"], environment: overrides)
         let up = try await Cluster.run(["up", "--replicas", String(replicas)], environment: overrides)

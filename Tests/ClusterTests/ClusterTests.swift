@@ -120,6 +120,69 @@ import Testing
     }
 }
 
+/// `infra/cluster up --hosts`: each node at an address of its own. Loopback has a whole /8, so the test
+/// places nodes on 127.0.0.2-4 without network namespaces (infra/faults places them in namespaces).
+@Suite struct HostsFileTests {
+    static func hostsFile(_ contents: String) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-hosts-\(UUID())")
+        try contents.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
+    @Test func eachNodeListensOnTheAddressTheHostsFileGivesAndOnNoOther() async throws {
+        let file = try Self.hostsFile(
+            """
+            # every node on a loopback address of its own
+            primary   127.0.0.2:25620
+            replica1  127.0.0.3:25621
+            redis     127.0.0.4:26388
+            allow     127.0.0.0/8
+            """
+        )
+        let cluster = try await ScratchCluster(name: "cluster-hosts", postgresPort: 25620, redisPort: 26388, replicas: 1, hostsFile: file)
+        #expect(try cluster.value("CATALOG_PRIMARY").contains("host=127.0.0.2,127.0.0.3 port=25620,25621"))
+        #expect(try cluster.value("CATALOG_REPLICAS").hasPrefix("replica1=host=127.0.0.3 port=25621 "))
+        #expect(try cluster.value("CATALOG_REDIS").hasSuffix("@127.0.0.4:26388/0"))
+        for (node, address, recovery) in [("primary", "127.0.0.2", false), ("replica1", "127.0.0.3", true)] {
+            let client = try PostgresClient(configuration: .init(connectionString: try cluster.admin(node)))
+            let row = try await client.query("SELECT host(inet_server_addr()), pg_is_in_recovery()")[0]
+            #expect(try row.decode(String.self, at: 0) == address)
+            #expect(try row.decode(Bool.self, at: 1) == recovery)
+            await client.shutdown()
+        }
+        // The primary's port on another loopback address: nothing listens there.
+        var configuration = PostgresClient.Configuration(
+            connectionString: try cluster.admin("primary").replacingOccurrences(of: "host=127.0.0.2", with: "host=127.0.0.1")
+        )
+        configuration.connectTimeout = .seconds(2)
+        let elsewhere = try PostgresClient(configuration: configuration)
+        await #expect(throws: (any Error).self) { try await elsewhere.query("SELECT 1") }
+        await elsewhere.shutdown()
+        let status = try await cluster.run("status")
+        #expect(status.contains("127.0.0.3:25621") && status.contains("127.0.0.4:26388"), "\(status)")
+        await cluster.destroy()
+        try? FileManager.default.removeItem(atPath: file)
+    }
+
+    @Test(arguments: [
+        ("primary 127.0.0.2:25630\nmongo 127.0.0.9", "unknown node mongo"),
+        ("primary localhost:25630", "primary needs an IPv4"),
+        ("primary 127.0.0.2:25630 netns no-such-namespace", "no network namespace no-such-namespace"),
+        ("replica1 127.0.0.3:25631", "names no primary"),
+        ("primary 127.0.0.2:25630\nallow everyone", "allow takes an IPv4 CIDR"),
+    ])
+    func aHostsFileWithAMistakeIsRefusedBeforeAnythingStarts(contents: String, message: String) async throws {
+        let file = try Self.hostsFile(contents)
+        let directory = Cluster.repositoryRoot.appendingPathComponent(".cluster-scratch/hosts-refused-\(UUID())").path
+        let up = try await Cluster.run(["up", "--hosts", file], environment: ["CATALOG_CLUSTER_DIR": directory])
+        #expect(up.status != 0)
+        #expect(up.output.contains(message), "\(up.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/primary"), "nothing was started")
+        try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: file)
+    }
+}
+
 /// Polls `condition` for up to `timeout`, for facts that replication makes true shortly.
 func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
