@@ -180,12 +180,21 @@ public struct EventStore: Sendable {
     }
 
     /// Whether a commit-safe reader would find any event after `token` now: a cheap probe before a batch.
+    ///
+    /// It reads the first event after `token` in commit order (one entry of the index) and asks whether a
+    /// commit-safe reader sees it; later events have later transactions, so none is visible if it is not.
+    /// Not `EXISTS (... WHERE (txid, position) > $1 AND txid < xmin)`: a prepared statement gets a generic
+    /// plan after five runs, and for that one the planner, expecting a third of the table to match, chose
+    /// a sequential scan that stops at the first match, which an idle projector never has: every 10 ms
+    /// poll read the whole log (15 ms at 37,000 events, most of a core of the primary while idle).
     public func hasEvents(after token: ConsistencyToken, in session: PostgresSession) async throws -> Bool {
         let rows = try await session.query(
             """
-            SELECT EXISTS (SELECT FROM events
-                           WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
-                             AND txid < pg_snapshot_xmin(pg_current_snapshot()))
+            SELECT txid < pg_snapshot_xmin(pg_current_snapshot())
+            FROM events
+            WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
+            ORDER BY events.txid, events.position
+            LIMIT 1
             """
         )
         return try rows.first?.decode(Bool.self, at: 0) ?? false

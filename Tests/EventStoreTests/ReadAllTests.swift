@@ -131,6 +131,35 @@ private final class Tailer: Sendable {
         #expect(Set(everything).count == everything.count)
     }
 
+    /// The projector's idle probe, run as a prepared statement's generic plan (what PostgreSQL uses after
+    /// five runs), reads the log through its commit-order index and never scans the table; it still tells
+    /// an event after the token from none.
+    @Test func theIdleProbeNeverScansTheLog() async throws {
+        let writer = try await writerStore()
+        let before = try await (try await projectorStore()).head()
+        _ = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()])
+        let client = try client("CATALOG_PROJECTOR_PRIMARY", poolSize: 1)
+        let store = EventStore(client: client)
+        let scans = try await client.withTransaction { session in
+            try await session.query("SET LOCAL plan_cache_mode = force_generic_plan")
+            // Other suites' transactions still open can hold the event back from commit-safe readers a while.
+            var found = false
+            for _ in 0..<200 where !found {
+                found = try await store.hasEvents(after: before, in: session)
+                if !found { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(found)
+            let future = ConsistencyToken(transaction: 1 << 60, position: 0)
+            for _ in 0..<5 { #expect(try await store.hasEvents(after: future, in: session) == false) }
+            let rows = try await session.query(
+                "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'events'"
+            )
+            return (sequential: try rows.first?.decode(Int.self, at: 0) ?? 0, index: try rows.first?.decode(Int.self, at: 1) ?? 0)
+        }
+        #expect(scans.sequential == 0)
+        #expect(scans.index >= 6)
+    }
+
     @Test func headIsTheLastCommitSafeToken() async throws {
         let writer = try await writerStore()
         let result = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()])
