@@ -48,31 +48,39 @@ public final class RedisClient: Sendable, Service {
 
     /// Runs `body` with one connection: the commands `body` sends go out in order on it, between other
     /// tasks' commands.
-    public func withConnection<Result>(_ body: (RedisConnection) async throws -> Result) async throws -> Result {
+    nonisolated(nonsending) public func withConnection<Result>(
+        _ body: nonisolated(nonsending) (RedisConnection) async throws -> Result
+    ) async throws -> Result {
+        try await body(connection())
+    }
+
+    /// The connection a command of the calling task should use: one of the current event loop's when the
+    /// task runs on one of the client's loops, else the next in turn.
+    public func connection() -> RedisConnection {
         let turn = turn.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let local = byLoop[ObjectIdentifier(loop)] {
-            return try await body(connections[local[turn % local.count]])
+            return connections[local[turn % local.count]]
         }
-        return try await body(connections[turn % connections.count])
+        return connections[turn % connections.count]
     }
 
     /// Sends one command. An error reply is thrown as `RedisError` with code `.server`.
     @discardableResult
-    public func send(_ command: RedisCommand) async throws -> RedisValue {
-        let reply = try await withConnection { try await $0.send(command) }
+    nonisolated(nonsending) public func send(_ command: RedisCommand) async throws -> RedisValue {
+        let reply = try await connection().send(command)
         if case .error(let message) = reply { throw Self.serverError(message) }
         return reply
     }
 
     @discardableResult
-    public func send(_ name: String, _ arguments: any RedisArgument...) async throws -> RedisValue {
+    nonisolated(nonsending) public func send(_ name: String, _ arguments: any RedisArgument...) async throws -> RedisValue {
         try await send(RedisCommand(name, arguments: arguments))
     }
 
     /// Sends every command in one round trip. Error replies come back in place as `.error`, so one failing
     /// command does not hide the others' results.
-    public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisValue] {
-        try await withConnection { try await $0.pipeline(commands) }
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisValue] {
+        try await connection().pipeline(commands)
     }
 
     /// Runs a script by its SHA-1, loading it first when Redis does not have it.
@@ -90,7 +98,7 @@ public final class RedisClient: Sendable, Service {
         return reply
     }
 
-    private static func serverError(_ message: String) -> RedisError {
+    static func serverError(_ message: String) -> RedisError {
         RedisError(code: .server, kind: message.split(separator: " ").first.map(String.init), message: message)
     }
 }

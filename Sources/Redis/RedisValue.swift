@@ -42,25 +42,56 @@ public enum RedisValue: Sendable, Hashable {
 /// Something that can be one argument of a command, as bytes.
 public protocol RedisArgument: Sendable {
     var redisBytes: [UInt8] { get }
+    /// Appends the argument as a RESP bulk string (`$<length>\r\n<bytes>\r\n`); by default, `redisBytes`.
+    func appendRedisBulkString(to bytes: inout [UInt8])
 }
 
-extension String: RedisArgument { public var redisBytes: [UInt8] { Array(utf8) } }
-extension Substring: RedisArgument { public var redisBytes: [UInt8] { Array(utf8) } }
-extension Int: RedisArgument { public var redisBytes: [UInt8] { Array(String(self).utf8) } }
+extension RedisArgument {
+    public func appendRedisBulkString(to bytes: inout [UInt8]) {
+        RESP.appendBulkString(redisBytes, to: &bytes)
+    }
+}
+
+extension String: RedisArgument {
+    public var redisBytes: [UInt8] { Array(utf8) }
+    public func appendRedisBulkString(to bytes: inout [UInt8]) { RESP.appendBulkString(utf8, to: &bytes) }
+}
+extension Substring: RedisArgument {
+    public var redisBytes: [UInt8] { Array(utf8) }
+    public func appendRedisBulkString(to bytes: inout [UInt8]) { RESP.appendBulkString(utf8, to: &bytes) }
+}
+extension Int: RedisArgument {
+    public var redisBytes: [UInt8] { Array(String(self).utf8) }
+    public func appendRedisBulkString(to bytes: inout [UInt8]) {
+        RESP.withDecimal(self) { digits in RESP.appendBulkString(digits, to: &bytes) }
+    }
+}
 extension Array: RedisArgument where Element == UInt8 { public var redisBytes: [UInt8] { self } }
 extension Data: RedisArgument { public var redisBytes: [UInt8] { Array(self) } }
 
-/// One command with its arguments: `RedisCommand("SET", key, value, "PX", 5000)`.
+/// One command with its arguments: `RedisCommand("SET", key, value, "PX", 5000)`. Encoded when made, in
+/// one array: writing it is one copy, whatever its number of arguments.
 public struct RedisCommand: Sendable, Hashable {
-    public var arguments: [[UInt8]]
+    /// The command in RESP, an array of bulk strings.
+    public let encoded: [UInt8]
 
     public init(_ name: String, _ arguments: any RedisArgument...) {
         self.init(name, arguments: arguments)
     }
 
     public init(_ name: String, arguments: [any RedisArgument]) {
-        self.arguments = [Array(name.utf8)] + arguments.map(\.redisBytes)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128)
+        bytes.append(UInt8(ascii: "*"))
+        RESP.withDecimal(arguments.count + 1) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\r"), UInt8(ascii: "\n")])
+        name.appendRedisBulkString(to: &bytes)
+        for argument in arguments { argument.appendRedisBulkString(to: &bytes) }
+        encoded = bytes
     }
+
+    /// The name and arguments, read back from the encoding.
+    public var arguments: [[UInt8]] { RESP.bulkStrings(of: encoded) }
 
     public var name: String { String(decoding: arguments.first ?? [], as: UTF8.self) }
 }

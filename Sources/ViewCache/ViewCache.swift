@@ -58,15 +58,20 @@ public final class ViewCache: Sendable {
     // MARK: - reads
 
     /// The cached view of `id` when one may answer a read carrying `token`.
-    public func lookup(_ id: UUID, token: ConsistencyToken?) async -> Lookup {
+    ///
+    /// The hot path of every cached read, so written out without closures: each async call of a function
+    /// that is not `nonisolated(nonsending)` costs the task a trip through its event loop's queue.
+    nonisolated(nonsending) public func lookup(_ id: UUID, token: ConsistencyToken?) async -> Lookup {
+        guard admit() else {
+            metrics.skipped.increment()
+            return .unavailable
+        }
         let reply: RedisValue
         do {
-            guard let value = try await guarded({ try await client.send("HMGET", viewKey(id), "v", "x", "p", "s", "d") }) else {
-                metrics.skipped.increment()
-                return .unavailable
-            }
-            reply = value
+            reply = try await client.send(RedisCommand("HMGET", viewKey(id), "v", "x", "p", "s", "d"))
+            succeeded()
         } catch {
+            failed(error)
             return .unavailable
         }
         guard let view = Self.decode(reply) else {
@@ -154,30 +159,45 @@ public final class ViewCache: Sendable {
 
     /// Runs `call` when the breaker lets it, recording its outcome; nil when skipped. A failure is logged
     /// once per opening, without the error's text (it could carry a server address, never a password).
-    private func guarded<Result: Sendable>(_ call: () async throws -> Result) async throws -> Result? {
-        guard breaker.withLock({ $0.allow(at: .now) }) else { return nil }
+    nonisolated(nonsending) private func guarded<Result: Sendable>(
+        _ call: nonisolated(nonsending) () async throws -> Result
+    ) async throws -> Result? {
+        guard admit() else { return nil }
         do {
             let result = try await call()
-            let recovered = breaker.withLock { breaker in
-                defer { breaker.recordSuccess() }
-                return !breaker.isClosed
-            }
-            if recovered { logger.info("redis answers again; cache back in use") }
+            succeeded()
             return result
         } catch {
-            metrics.errors.increment()
-            let opened = breaker.withLock { breaker in
-                let wasClosed = breaker.isClosed
-                breaker.recordFailure(at: .now)
-                return wasClosed && !breaker.isClosed
-            }
-            if opened {
-                logger.warning(
-                    "redis unavailable; reads skip the cache until it answers",
-                    metadata: ["redis.error": "\((error as? RedisError)?.code.description ?? "error")"]
-                )
-            }
+            failed(error)
             throw error
+        }
+    }
+
+    /// Whether the breaker lets a call go to Redis now.
+    private func admit() -> Bool {
+        breaker.withLock { $0.allow(at: .now) }
+    }
+
+    private func succeeded() {
+        let recovered = breaker.withLock { breaker in
+            defer { breaker.recordSuccess() }
+            return !breaker.isClosed
+        }
+        if recovered { logger.info("redis answers again; cache back in use") }
+    }
+
+    private func failed(_ error: any Error) {
+        metrics.errors.increment()
+        let opened = breaker.withLock { breaker in
+            let wasClosed = breaker.isClosed
+            breaker.recordFailure(at: .now)
+            return wasClosed && !breaker.isClosed
+        }
+        if opened {
+            logger.warning(
+                "redis unavailable; reads skip the cache until it answers",
+                metadata: ["redis.error": "\((error as? RedisError)?.code.description ?? "error")"]
+            )
         }
     }
 

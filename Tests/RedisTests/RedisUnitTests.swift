@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Testing
 
@@ -44,6 +45,18 @@ import Testing
         let command = RedisCommand("SET", "key", [UInt8]([0, 255]), 42)
         #expect(command.arguments == [Array("SET".utf8), Array("key".utf8), [0, 255], Array("42".utf8)])
         #expect(command.name == "SET")
+    }
+
+    @Test func everyKindOfArgumentIsEncodedAsItsBytes() {
+        let text = "é\r\n☃"
+        let command = RedisCommand("X", text, text.dropFirst(), Int.min, -7, 0, Int.max, Data([1, 2]), String(repeating: "y", count: 300))
+        let expected: [[UInt8]] = [
+            Array("X".utf8), Array(text.utf8), Array(text.dropFirst().utf8), Array("\(Int.min)".utf8), Array("-7".utf8), Array("0".utf8),
+            Array("\(Int.max)".utf8), [1, 2], Array(String(repeating: "y", count: 300).utf8),
+        ]
+        #expect(command.arguments == expected)
+        let head: [UInt8] = Array("*9\r\n$1\r\nX\r\n$7\r\n".utf8) + Array(text.utf8)
+        #expect(command.encoded.starts(with: head))
     }
 }
 

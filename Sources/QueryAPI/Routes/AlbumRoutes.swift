@@ -33,7 +33,19 @@ struct AlbumRoutes<Context: RequestContext> {
         routes.get("/albums/:id") { request, context in
             let id = try Self.albumID(context)
             let token = try Self.token(request)
-            let answer = try await albumView(id, token: token)
+            // A hit is answered here, in the handler's own frame: no further async call on its way.
+            let answer: Answer
+            if let cache {
+                let found = await cache.lookup(id, token: token)
+                if case .hit(let view) = found {
+                    answer = Answer(view: view, servedBy: "cache", cacheStatus: "catalog; hit")
+                } else {
+                    answer = try await albumView(id, token: token, after: found, in: cache)
+                }
+            } else {
+                let (view, served) = try await readAlbum(id, token: token)
+                answer = Answer(view: view, servedBy: served.node, cacheStatus: Self.noCache)
+            }
             let view = answer.view
             var headers: HTTPFields = [.asOf: view.asOf.description, .servedBy: answer.servedBy, .cacheStatus: answer.cacheStatus]
             switch view.state {
@@ -65,12 +77,9 @@ struct AlbumRoutes<Context: RequestContext> {
         var stored: Bool
     }
 
-    func albumView(_ id: UUID, token: ConsistencyToken?) async throws -> Answer {
-        guard let cache else {
-            let (view, served) = try await readAlbum(id, token: token)
-            return Answer(view: view, servedBy: served.node, cacheStatus: Self.noCache)
-        }
-        switch await cache.lookup(id, token: token) {
+    /// The answer when the cache's lookup found no view that may answer (`found`).
+    func albumView(_ id: UUID, token: ConsistencyToken?, after found: ViewCache.Lookup, in cache: ViewCache) async throws -> Answer {
+        switch found {
         case .hit(let view):
             return Answer(view: view, servedBy: "cache", cacheStatus: "catalog; hit")
         case .unavailable:
