@@ -48,8 +48,8 @@ public struct LineLogHandler: LogHandler {
     /// The line in one write(2) where the kernel takes it whole (a pipe takes up to 4096 bytes atomically),
     /// so lines of concurrent tasks do not interleave; a short write is continued.
     static func write(_ line: String) {
-        let bytes = Array(line.utf8)
-        bytes.withUnsafeBytes { buffer in
+        var line = line
+        line.withUTF8 { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = Glibc.write(STDERR_FILENO, buffer.baseAddress! + offset, buffer.count - offset)

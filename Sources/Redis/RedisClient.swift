@@ -98,7 +98,7 @@ public final class RedisClient: Sendable, Service {
         return reply
     }
 
-    static func serverError(_ message: String) -> RedisError {
+    private static func serverError(_ message: String) -> RedisError {
         RedisError(code: .server, kind: message.split(separator: " ").first.map(String.init), message: message)
     }
 }
