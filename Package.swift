@@ -29,6 +29,17 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
+        // Test-only fault points: which ones CATALOG_TEST_FAULT switches on, and the services' refusal to
+        // start with them unless CATALOG_ALLOW_TEST_FAULTS=1.
+        .target(name: "TestFaults", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "TestFaultsTests",
+            dependencies: [
+                "TestFaults", "ClusterHarness", "Domain", "EventStore", "Postgres", "Redis", "ViewCache",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+
         // The catalog's rules: aggregate, commands, events. Foundation only.
         .target(name: "Domain"),
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),
@@ -84,7 +95,7 @@ let package = Package(
         .target(
             name: "Projections",
             dependencies: [
-                "Domain", "EventStore", "Postgres",
+                "Domain", "EventStore", "Postgres", "TestFaults",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -93,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "ProjectionsTool",
             dependencies: [
-                "CatalogCLI", "Postgres", "Projections",
+                "CatalogCLI", "Postgres", "Projections", "TestFaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "QueryAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "Redis", "ReplicaRouting", "ViewCache",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "Redis", "ReplicaRouting", "TestFaults", "ViewCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,7 +170,7 @@ let package = Package(
         .target(
             name: "ViewCache",
             dependencies: [
-                "Domain", "EventStore", "Redis", .product(name: "Logging", package: "swift-log"),
+                "Domain", "EventStore", "Redis", "TestFaults", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
@@ -169,7 +180,7 @@ let package = Package(
         .target(
             name: "Outbox",
             dependencies: [
-                "ViewCache", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                "TestFaults", "ViewCache", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -190,7 +201,7 @@ let package = Package(
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Outbox", "Postgres", "Redis", "ViewCache",
+                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Outbox", "Postgres", "Redis", "TestFaults", "ViewCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

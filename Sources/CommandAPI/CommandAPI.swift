@@ -8,6 +8,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import Prometheus
+import TestFaults
 
 /// `command-api`: the write side's HTTP service. Flags first, then the environment.
 @main
@@ -22,6 +23,8 @@ struct CommandAPICommand: AsyncParsableCommand {
               CATALOG_REDIS          redis://[:password@]host:port[/db] for the cache fences (none: no fences)
               CATALOG_OUTBOX_PATH    SQLite file of the fences' outbox (default catalog-outbox.sqlite)
               LOG_LEVEL              trace, debug, info, notice, warning, error or critical (default info)
+              CATALOG_TEST_FAULT     tests only: fault points that break a guarantee on purpose; refused to start
+                                     unless CATALOG_ALLOW_TEST_FAULTS=1 (README: Test fault points)
             """
     )
 
@@ -49,6 +52,7 @@ struct CommandAPICommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServiceSetup.bootstrapLogging(level: logLevel)
+        TestFaults.checkAtStartup(service: "command-api", here: FaultPoints.here, logger: Logger(label: "command-api"))
         let registry = HTTPMetrics.bootstrapRegistry()
 
         let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PRIMARY")

@@ -5,6 +5,7 @@ import Logging
 import Postgres
 import Projections
 import ServiceLifecycle
+import TestFaults
 
 /// `projections`: runs the projector and gives operators status, replay and verify (CONTRACT.md).
 @main
@@ -129,6 +130,7 @@ extension ProjectionsCommand {
         func run() async throws {
             options.bootstrapLogging()
             let logger = Logger(label: "projections")
+            TestFaults.checkAtStartup(service: "projections run", here: [.projectorSkipsEvent], logger: logger)
             guard (1...100_000).contains(batchSize), (1...60_000).contains(pollInterval), (10...60_000).contains(standbyInterval) else {
                 throw ValidationError("--batch-size takes 1 to 100000, --poll-interval 1 to 60000, --standby-interval 10 to 60000")
             }

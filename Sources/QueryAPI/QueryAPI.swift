@@ -9,6 +9,7 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import ReplicaRouting
+import TestFaults
 
 /// `query-api`: the read service. Reads come from caught-up replicas, else the primary.
 @main
@@ -23,6 +24,8 @@ struct QueryAPICommand: AsyncParsableCommand {
               CATALOG_REDIS           redis://[:password@]host:port[/db] of the hot views (none: no cache)
               CATALOG_QUERY_ADDR      host:port to listen on (default 127.0.0.1:8081)
               LOG_LEVEL               trace, debug, info (default), notice, warning, error, critical
+              CATALOG_TEST_FAULT      tests only: fault points that break a guarantee on purpose; refused to start
+                                      unless CATALOG_ALLOW_TEST_FAULTS=1 (README: Test fault points)
             """
     )
 
@@ -65,6 +68,7 @@ struct QueryAPICommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServiceSetup.bootstrapLogging(level: logLevel)
+        TestFaults.checkAtStartup(service: "query-api", here: [.routerIgnoresTokens, .fillSkipsFence], logger: Logger(label: "query-api"))
         let registry = HTTPMetrics.bootstrapRegistry()
 
         let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_QUERY_PRIMARY")

@@ -72,7 +72,8 @@ import ViewCache
             try Cluster.executable("command-api"),
             arguments: [],
             environment: [
-                "CATALOG_TEST_FAULT": "kill-after-commit", "CATALOG_OUTBOX_PATH": outbox, "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
+                "CATALOG_TEST_FAULT": "kill-after-commit", "CATALOG_ALLOW_TEST_FAULTS": "1", "CATALOG_OUTBOX_PATH": outbox,
+                "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
                 "CATALOG_REDIS": redis,
             ],
             logPath: log
