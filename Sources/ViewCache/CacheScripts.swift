@@ -1,4 +1,5 @@
 import Redis
+import TestFaults
 
 /// The Lua scripts that make each cache change atomic in Redis. An album's keys share a hash tag
 /// (`catalog:{<id>}:view`, `catalog:{<id>}:fence`), so each script touches one slot.
@@ -36,6 +37,28 @@ enum CacheScripts {
             return 1
             """
     )
+
+    /// Test fault `fill-skips-fence` (breaks I5): `fill` without the refusal of a view below the album's
+    /// fence; everything else the same (same keys and arguments, newer-than-what-is-there check, TTL).
+    static let fillSkippingFence = RedisScript(
+        compare + """
+
+            local version = tonumber(ARGV[1])
+            local current = redis.call('HMGET', KEYS[1], 'v', 'x', 'p')
+            if current[1] then
+              local stored = tonumber(current[1])
+              if stored > version then return 0 end
+              if stored == version and not newer(ARGV[2], ARGV[3], current[2], current[3]) then return 0 end
+            end
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2], 'p', ARGV[3], 's', ARGV[4], 'd', ARGV[5])
+            redis.call('PEXPIRE', KEYS[1], ARGV[6])
+            return 1
+            """
+    )
+
+    /// The script `ViewCache.fill` runs: `fill`, or `fillSkippingFence` in a process started with the test
+    /// fault `fill-skips-fence` (see `TestFaults`). Chosen once.
+    static let fillInUse = TestFaults.isActive(.fillSkipsFence) ? fillSkippingFence : fill
 
     /// KEYS: fence, view. ARGV: version, fence ttl (ms).
     /// Raises the album's fence to at least `version` (refreshing its lifetime) and removes a cached view

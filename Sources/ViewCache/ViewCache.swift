@@ -93,7 +93,7 @@ public final class ViewCache: Sendable {
         let ttl = view.state == .live ? configuration.viewTTL : configuration.negativeTTL
         let stored: RedisValue? = try? await guarded {
             try await client.run(
-                CacheScripts.fill,
+                CacheScripts.fillInUse,
                 keys: [viewKey(id), fenceKey(id)],
                 arguments: [
                     view.version, String(view.asOf.transaction), String(view.asOf.position), view.state.rawValue, view.document,
