@@ -68,7 +68,7 @@ struct QueryAPICommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         ServiceSetup.bootstrapLogging(level: logLevel)
-        TestFaults.checkAtStartup(service: "query-api", here: [.routerIgnoresTokens, .fillSkipsFence], logger: Logger(label: "query-api"))
+        TestFaults.checkAtStartup(service: "query-api", here: FaultPoints.here, logger: Logger(label: "query-api"))
         let registry = HTTPMetrics.bootstrapRegistry()
 
         let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_QUERY_PRIMARY")
