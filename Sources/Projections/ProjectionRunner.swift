@@ -1,8 +1,10 @@
+import Domain
 import EventStore
 import Foundation
 import Logging
 import Postgres
 import ServiceLifecycle
+import TestFaults
 
 /// Runs one projection for as long as the service runs: contends for its leader lock, and while leading
 /// applies batches of events in commit-safe order, each batch and its checkpoint in one transaction.
@@ -122,7 +124,7 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
             let events = try await store.readAll(after: checkpoint, upTo: nil, limit: configuration.batchSize, in: tx)
             if events.isEmpty { return (.idle, checkpoint) }
             let batch = Batch(projection: projection, tables: .live, policy: configuration.onPoison, recordsDeadLetters: true)
-            let outcome = try await batch.apply(events, in: tx)
+            let outcome = try await batch.apply(Self.skipsEvents ? Self.skippingSome(events) : events, in: tx)
             let reached = outcome.last ?? checkpoint
             if reached != checkpoint { try await Checkpoints.advance(projection.name, to: reached, in: tx) }
             if let poison = outcome.poison {
@@ -140,6 +142,28 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
             return (.applied(count: events.count), reached)
         }
     }
+
+    /// Test fault `projector-skips-event` (breaks I3): the runner leaves out the change of every event
+    /// whose position is a multiple of 10 and that is not its album's first (version > 1): about one
+    /// event in ten. The event is still counted (the checkpoint passes it, the album's version includes
+    /// it, later events of the album apply cleanly), but what it changed is missing from the read model,
+    /// which a rebuild (`projections verify`) has. Only the live runner skips; replay and verify do not.
+    /// The choice depends on the event alone, so every runner (a standby taking over) skips the same ones.
+    /// Off unless the process started with the fault (see `TestFaults`).
+    static let skipsEvents = TestFaults.isActive(.projectorSkipsEvent)
+
+    /// `projector-skips-event`: `events` with each skipped one's payload replaced by a change that
+    /// changes nothing (removing a song no album has), so the projection counts its version and nothing else.
+    static func skippingSome(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        events.map { recorded in
+            guard recorded.version > 1, recorded.token.position % 10 == 0 else { return recorded }
+            var skipped = recorded
+            skipped.event = AlbumEvent.songRemoved(SongRemoved(songId: SongID(Self.noSong))).encoded()
+            return skipped
+        }
+    }
+
+    private static let noSong = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
     /// Takes the leader lock and raises the fence on `session`, as `run` does; for tests of fencing.
     /// Live tables of another shape than the code's (a deployment changed the projection): rebuild them
