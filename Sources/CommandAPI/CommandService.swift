@@ -68,6 +68,16 @@ struct CommandService: Sendable {
             // pending: the relay settles it by asking the primary.
             let intent = try await recordIntent(album: albumID, version: stream.count + events.count)
             do {
+                if FaultPoints.ackBeforeCommit {
+                    let result = try await appendCommittingLater(
+                        to: albumID.uuid,
+                        expectedVersion: stream.count,
+                        events: events.map { $0.encoded() },
+                        idempotency: idempotency,
+                        intent: intent
+                    )
+                    return Self.outcome(of: result.events)
+                }
                 let result = try await store.append(
                     to: albumID.uuid,
                     expectedVersion: stream.count,
@@ -90,6 +100,59 @@ struct CommandService: Sendable {
             }
         }
         throw Problem.unavailable("the album is changing too fast; retry", retryAfterSeconds: 1)
+    }
+
+    /// Test fault `ack-before-commit` (breaks I1): appends in a transaction of its own and returns the
+    /// append's result (the same events, versions and token the commit will have) as soon as the insert
+    /// succeeded, while the transaction stays open; it commits `FaultPoints.ackedCommitDelay` later, and
+    /// only then is the outbox intent marked committed. A SIGKILL (or a lost connection) in between loses
+    /// a command already acknowledged. An insert that fails is rolled back and the append made again the
+    /// ordinary way, so refusals (conflict, duplicate, key reused) are answered as without the fault.
+    private func appendCommittingLater(
+        to stream: UUID,
+        expectedVersion: Int,
+        events: [EncodedEvent],
+        idempotency: IdempotencyKey?,
+        intent: Outbox.Ticket?
+    ) async throws -> AppendResult {
+        let store = self.store
+        return try await withCheckedThrowingContinuation { (answer: CheckedContinuation<AppendResult, any Error>) in
+            Task {
+                var acknowledged = false
+                do {
+                    try await store.client.withTransaction { session in
+                        let result = try await store.append(
+                            to: stream,
+                            expectedVersion: expectedVersion,
+                            events: events,
+                            idempotency: idempotency,
+                            in: session
+                        )
+                        answer.resume(returning: result)
+                        acknowledged = true
+                        try? await Task.sleep(for: FaultPoints.ackedCommitDelay)
+                    }
+                } catch  where !acknowledged {
+                    do {
+                        let result = try await store.append(
+                            to: stream,
+                            expectedVersion: expectedVersion,
+                            events: events,
+                            idempotency: idempotency
+                        )
+                        try? await settle(intent, committed: true)
+                        answer.resume(returning: result)
+                    } catch {
+                        answer.resume(throwing: error)
+                    }
+                    return
+                } catch {
+                    // The acknowledged command is lost; its intent stays pending and is settled as aborted.
+                    return
+                }
+                try? await settle(intent, committed: true)
+            }
+        }
     }
 
     private func recordIntent(album: AlbumID, version: Int) async throws -> Outbox.Ticket? {
