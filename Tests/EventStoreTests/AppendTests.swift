@@ -1,20 +1,54 @@
+import ClusterHarness
 import Domain
-import EventStore
 import Foundation
 import Postgres
 import Synchronization
 import Testing
 
+@testable import EventStore
+
 @Suite struct AppendTests {
-    @Test func migrationsRunByTwoProcessesAtOnceApplyEachMigrationOnce() async throws {
-        let owners = try (0..<4).map { _ in try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1) }
-        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
-            for owner in owners { group.addTask { try await Migrations.migrate(owner) } }
-            return try await group.reduce(into: [Int]()) { $0 += $1 }
+    /// On a fresh database (the shared one is migrated long before: there the race is 0 == 0), four
+    /// migrators are held at the migration lock until all four are waiting on it at once, then let go:
+    /// one applies every migration, the others find nothing left to do.
+    @Test func migrationsRacedOnAFreshDatabaseApplyEachMigrationOnce() async throws {
+        let database = try await ScratchDatabase("migrate_race")
+        let conninfo = try database.conninfo("CATALOG_MIGRATOR_PRIMARY")
+        let gate = try client(conninfo: conninfo, poolSize: 1)
+        let owners = try (0..<4).map { _ in try client(conninfo: conninfo, poolSize: 1) }
+        do {
+            #expect(try await database.psql("SELECT to_regclass('schema_migrations') IS NULL AND to_regclass('events') IS NULL") == "t")
+            let applied = try await gate.withConnection { session in
+                try await session.query("SELECT pg_advisory_lock(\(Migrations.lockKey))")
+                return try await withThrowingTaskGroup(of: [Int].self) { group in
+                    for owner in owners { group.addTask { try await Migrations.migrate(owner) } }
+                    // The race is real only if all four are inside migrate at the same time.
+                    let waiters =
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+                        + "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                    let allWaiting = try await within(.seconds(30)) { try await database.psql(waiters) == "4" }
+                    #expect(allWaiting, "the four migrators were never all waiting on the migration lock at once")
+                    try await session.query("SELECT pg_advisory_unlock(\(Migrations.lockKey))")
+                    return try await group.reduce(into: [[Int]]()) { $0.append($1) }
+                }
+            }
+            let all = Migrations.all.map(\.version)
+            #expect(applied.filter { !$0.isEmpty } == [all], "one migrator applies every migration, the others none: \(applied)")
+            #expect(applied.count == 4)
+            let versions = try await gate.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(Int.self, at: 0) }
+            #expect(versions == all)
+        } catch {
+            await shutdown(gate, owners)
+            await database.drop()
+            throw error
         }
-        #expect(applied.count == Set(applied).count)
-        let versions = try await owners[0].query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(Int.self, at: 0) }
-        #expect(versions == Migrations.all.map(\.version))
+        await shutdown(gate, owners)
+        await database.drop()
+    }
+
+    private func shutdown(_ gate: PostgresClient, _ owners: [PostgresClient]) async {
+        await gate.shutdown()
+        for owner in owners { await owner.shutdown() }
     }
 
     @Test func appendsSeveralEventsInOneTransactionAndReadsThemBack() async throws {
@@ -40,9 +74,10 @@ import Testing
         let stream = UUID()
         _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
         for stale in [0, 2, 5] {
-            await #expect(throws: AppendError.self) {
+            let error = await #expect(throws: AppendError.self) {
                 try await store.append(to: stream, expectedVersion: stale, events: [renamed("x")])
             }
+            #expect(error?.isVersionConflict == true, "expected version \(stale): \(String(describing: error))")
         }
         #expect(try await store.readStream(stream).count == 1)
     }
@@ -119,9 +154,10 @@ import Testing
         let store = try await writerStore()
         let key = "reuse-\(UUID())"
         _ = try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: .init(key: key, requestHash: "a"))
-        await #expect(throws: AppendError.self) {
+        let error = await #expect(throws: AppendError.self) {
             try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: .init(key: key, requestHash: "b"))
         }
+        #expect(error?.isIdempotencyKeyReused == true, "\(String(describing: error))")
         #expect(try await store.command(withKey: "never-used-\(UUID())") == nil)
     }
 

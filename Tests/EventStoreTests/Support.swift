@@ -14,6 +14,28 @@ func client(_ variable: String, poolSize: Int = 4) throws -> PostgresClient {
     return try PostgresClient(configuration: configuration)
 }
 
+/// A client on any conninfo (a scratch database's), with the migrator's generous query timeout.
+func client(conninfo: String, poolSize: Int) throws -> PostgresClient {
+    var configuration = PostgresClient.Configuration(connectionString: conninfo)
+    configuration.poolSize = poolSize
+    configuration.checkoutTimeout = .seconds(30)
+    configuration.queryTimeout = .seconds(120)
+    return try PostgresClient(configuration: configuration)
+}
+
+extension AppendError {
+    /// Which case, without its associated values: an `#expect(throws: AppendError.self)` alone accepts any.
+    var isVersionConflict: Bool {
+        if case .versionConflict = self { return true }
+        return false
+    }
+
+    var isIdempotencyKeyReused: Bool {
+        if case .idempotencyKeyReused = self { return true }
+        return false
+    }
+}
+
 /// The event store as the writer role sees it, after the migrations have run (as the owner).
 func writerStore(poolSize: Int = 4) async throws -> EventStore {
     try await Migrations.migrate(try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1))
