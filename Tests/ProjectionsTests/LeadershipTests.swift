@@ -121,16 +121,40 @@ struct LeadershipTests {
             for round in 0..<3 {
                 let runner = try catalog.startProjector(["--batch-size", "100"], log: "kill\(round)")
                 process = runner
-                // Kill while its backend is inside a batch transaction.
-                try await waitFor("the projector is inside a batch") {
-                    let state = try await catalog.database.psql(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'projections' AND state IN ('active', 'idle in transaction') AND xact_start IS NOT NULL AND query NOT LIKE 'SELECT EXISTS%'"
-                    )
-                    return state != "0"
+                try await waitFor("the runner leads") { try await leader(catalog)?.name.hasSuffix(":\(runner.pid)") == true }
+                try await waitFor("the read tables exist") {
+                    try await catalog.database.psql("SELECT to_regclass('read_model.album_views') IS NOT NULL") == "t"
                 }
-                runner.signal(SIGKILL)
-                _ = await runner.wait()
+                // Kill inside a batch, surely: a lock of this test's holds the batch at one of its statements,
+                // the last one (the checkpoint's advance, after every read-table write) or its first write.
+                let (table, statement) =
+                    round == 1
+                    ? ("read_model.album_views", "INSERT INTO read_model.album_views%")
+                    : ("read_model.projection_checkpoints", "UPDATE read_model.projection_checkpoints%SET txid%")
+                var xid: Int64?
+                do {
+                    xid = try await catalog.killInsideBatch(runner, holding: table, at: statement)
+                } catch is ExpectationFailedError {
+                } catch {
+                    Issue.record(error)
+                }
+                if xid == nil {
+                    // Recorded as an issue already; the runner may still be running.
+                    runner.signal(SIGKILL)
+                    _ = await runner.wait()
+                }
                 kills += 1
+                // The batch the kill interrupted never commits: it is rolled back, whatever it had written.
+                if let xid {
+                    var status = ""
+                    try await waitFor("the killed batch's transaction ends") {
+                        status = try await catalog.database.psql(
+                            "SELECT pg_xact_status((((pg_snapshot_xmax(pg_current_snapshot())::text::int8 >> 32) << 32) + \(xid))::text::xid8)"
+                        )
+                        return status != "in progress"
+                    }
+                    #expect(status == "aborted", "round \(round): the killed batch's transaction \(xid) is \(status)")
+                }
                 #expect(try await catalog.checkpoint() < (try await catalog.head()), "killed before the end")
             }
             #expect(kills == 3)
@@ -149,6 +173,51 @@ struct LeadershipTests {
             throw error
         }
         await catalog.close()
+    }
+}
+
+extension TestCatalog {
+    /// Holds a SHARE lock on `table` (which a batch's writes to it wait for), waits until the projector's
+    /// backend is a batch held there (inside a transaction, its statement matching `statement`, waiting
+    /// for this lock), kills `runner` with SIGKILL, then lets the lock go. Returns the batch's transaction
+    /// id: it has one, since the batch's first statement locked the checkpoint row FOR UPDATE.
+    func killInsideBatch(_ runner: BackgroundProcess, holding table: String, at statement: String) async throws -> Int64 {
+        let admin = try Self.client(try database.admin(), poolSize: 1)
+        let xid: String?
+        do {
+            xid = try await held(table, by: admin, runner: runner, at: statement)
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        await admin.shutdown()
+        let caught = try #require(xid, "no batch was caught at \(statement)")
+        return try #require(Int64(caught), "the batch caught at \(statement) has no transaction id: it has not locked the checkpoint")
+    }
+
+    private func held(_ table: String, by admin: PostgresClient, runner: BackgroundProcess, at statement: String) async throws -> String? {
+        try await admin.withTransaction { tx in
+            try await tx.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN SHARE MODE"))
+            let holder = try await tx.query("SELECT pg_backend_pid()")[0].decode(Int.self, at: 0)
+            var found: String?
+            // pg_stat_activity is read on another connection: within a transaction it is a snapshot.
+            try await waitFor("the projector is inside a batch, at \(statement)") {
+                let xid = try await database.psql(
+                    """
+                    SELECT coalesce(backend_xid::text, 'none') FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name = 'projections' AND state = 'active'
+                      AND xact_start IS NOT NULL AND wait_event_type = 'Lock' AND \(holder) = ANY(pg_blocking_pids(pid))
+                      AND query LIKE '%\(statement)' LIMIT 1
+                    """
+                )
+                found = xid.isEmpty ? nil : xid
+                return found != nil
+            }
+            guard found != nil else { return nil }
+            runner.signal(SIGKILL)
+            _ = await runner.wait()
+            return found
+        }
     }
 }
 

@@ -67,7 +67,9 @@ struct ProjectorTests {
                     await appended.wait()
                     try await catalog.create(early, title: "Early")
                     // The early album committed, but the open transaction holds the commit-safe horizon below it.
-                    try await Task.sleep(for: .milliseconds(300))
+                    // Once the runner has looked at the log twice more (the first look may have begun before
+                    // the commit), it has had its chance to project the early album.
+                    try await catalog.waitForLogReads(2)
                     #expect(try await TestCatalog.views(catalog.projector)[early.uuid] == nil)
                     held.open()
                     try await group.waitForAll()
