@@ -62,8 +62,9 @@ import ViewCache
             }
             #expect(settled, "the unknown outcome is settled")
             #expect(try await cache.fence(of: id) == 1)
-            #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: "{}")))
-            #expect(await cache.lookup(id, token: nil) != .miss)
+            let view = CachedView(state: .live, version: 1, asOf: .origin, document: "{}")
+            #expect(await cache.fill(id, with: view))
+            #expect(await cache.lookup(id, token: nil) == .hit(view))
         }
         await cluster.destroy()
     }
