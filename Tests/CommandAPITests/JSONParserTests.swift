@@ -39,8 +39,12 @@ import Testing
         #expect((try? JSONParser.parse([0x22, 0xFF, 0x22])) == nil)
     }
 
-    @Test func canonicalFormIgnoresSpacingAndKeyOrder() {
-        #expect(parse(#"{"b":1, "a":[true, null]}"#)?.canonical == parse(#"{"a":[true,null],"b":1}"#)?.canonical)
-        #expect(parse(#"{"a":"q\"\\\n"}"#)?.canonical == #"{"a":"q\"\\\u000a"}"#)
+    @Test func canonicalFormIgnoresSpacingAndKeyOrder() throws {
+        // Both must parse: two failed parses would compare nil == nil.
+        let spaced = try #require(parse(#"{"b":1, "a":[true, null]}"#))
+        let compact = try #require(parse(#"{"a":[true,null],"b":1}"#))
+        #expect(spaced.canonical == compact.canonical)
+        #expect(spaced.canonical == #"{"a":[true,null],"b":1}"#)
+        #expect(try #require(parse(#"{"a":"q\"\\\n"}"#)).canonical == #"{"a":"q\"\\\u000a"}"#)
     }
 }

@@ -97,9 +97,9 @@ import Testing
 
     @Test func aConnectionKilledByTheServerIsReplaced() async throws {
         let redis = try mainRedis(poolSize: 1)
-        let id = try await redis.send("CLIENT", "ID").integer
+        let id = try #require(try await redis.send("CLIENT", "ID").integer)
         let admin = try mainRedis(poolSize: 1)
-        try await admin.send("CLIENT", "KILL", "ID", id ?? -1)
+        try await admin.send("CLIENT", "KILL", "ID", id)
         try await Task.sleep(for: .milliseconds(100))
         #expect(try await redis.send("PING") == .status("PONG"))
         #expect(try await redis.send("CLIENT", "ID").integer != id)
