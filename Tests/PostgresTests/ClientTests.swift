@@ -1,6 +1,7 @@
 import ClusterHarness
 import Foundation
 import Postgres
+import Synchronization
 import Testing
 
 @Suite struct ClientTests {
@@ -21,18 +22,45 @@ import Testing
         #expect(client.poolStatistics.leased == 0)
     }
 
-    /// If libpq calls ran on Swift's cooperative threads (two on this machine), sixteen two-second sleeps
-    /// would take sixteen seconds; on the connections' own threads they overlap (about two).
+    /// If libpq calls held Swift's cooperative threads (two on this machine) while they wait for the server,
+    /// at most two statements could wait at once, and nothing else on the pool (this test's own observer
+    /// included) could run until one ended. Shown by events, not by a clock: sixteen statements wait on a
+    /// lock this test holds, and an observer running on the pool meanwhile sees all sixteen waiting on the
+    /// server at the same moment, before the lock is let go and before any of them has ended.
     @Test func blockingCallsDoNotOccupyCooperativeThreads() async throws {
-        let client = try ownerClient(poolSize: 16)
-        let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<16 { group.addTask { try await client.query("SELECT pg_sleep(2)") } }
-            try await group.waitForAll()
+        let name = "postgres-tests-blocking-\(UInt32.random(in: 0...UInt32.max))"
+        let client = try ownerClient(poolSize: 16, queryTimeout: .seconds(20), applicationName: name)
+        let gate = try ownerClient(poolSize: 1)
+        let observer = try ownerClient(poolSize: 1)
+        let key = Int.random(in: 1...Int.max)
+        let ended = Counter()
+        try await gate.withConnection { session in
+            try await session.query("SELECT pg_advisory_lock(\(key))")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        defer { ended.add() }
+                        try await client.query("SELECT pg_advisory_xact_lock_shared(\(key))")
+                    }
+                }
+                var most = 0
+                while most < 16 && ended.value == 0 {
+                    let waiting = try await observer.scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name) AND wait_event_type = 'Lock'",
+                        as: Int.self
+                    )
+                    most = max(most, waiting)
+                    if most < 16 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                let endedBeforeRelease = ended.value
+                try await session.query("SELECT pg_advisory_unlock(\(key))")
+                #expect(most == 16, "at most \(most) statements were waiting on the server at once")
+                #expect(endedBeforeRelease == 0, "\(endedBeforeRelease) statements ended while the lock was held")
+                try await group.waitForAll()
+            }
         }
-        // Sixteen seconds if they blocked; the bound leaves room for a machine loaded by the whole suite
-        // (a clean-clone run took 7.1 s for sixteen one-second sleeps, the limit then being 6 s).
-        #expect(ContinuousClock.now - started < .seconds(12))
+        #expect(ended.value == 16)
+        for pool in [client, gate, observer] { await pool.shutdown() }
     }
 
     @Test func aTransactionCommitsWhenItsBodyReturns() async throws {
@@ -185,4 +213,11 @@ import Testing
         #expect(error?.isUnavailable == true)
         #expect(ContinuousClock.now - started < .seconds(15))
     }
+}
+
+/// A count several tasks add to.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .releasing) }
+    var value: Int { count.load(ordering: .acquiring) }
 }

@@ -3,12 +3,17 @@ import Foundation
 import Postgres
 
 /// A client on the main cluster's primary as the schema owner (who may create the tables these tests use).
-func ownerClient(poolSize: Int = 4, queryTimeout: Duration = .seconds(10), checkoutTimeout: Duration = .seconds(5)) throws -> PostgresClient {
+func ownerClient(
+    poolSize: Int = 4,
+    queryTimeout: Duration = .seconds(10),
+    checkoutTimeout: Duration = .seconds(5),
+    applicationName: String = "postgres-tests"
+) throws -> PostgresClient {
     var configuration = PostgresClient.Configuration(connectionString: try Cluster.value("CATALOG_MIGRATOR_PRIMARY"))
     configuration.poolSize = poolSize
     configuration.queryTimeout = queryTimeout
     configuration.checkoutTimeout = checkoutTimeout
-    configuration.applicationName = "postgres-tests"
+    configuration.applicationName = applicationName
     return try PostgresClient(configuration: configuration)
 }
 
