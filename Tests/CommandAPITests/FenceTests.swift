@@ -35,7 +35,11 @@ import ViewCache
                 headers: [.ifMatch: "\"1\""]
             )
             #expect(refused.status == .preconditionFailed)
-            try await Task.sleep(for: .milliseconds(200))
+            // A command on another album after it: once its fence is in Redis, the relay has been through
+            // the outbox past the refused command, and had its chance to deliver a fence of that one.
+            let later = try await client.send(.post, "/albums", json: kindOfBlue)
+            let laterID = try #require((later.json["id"] as? String).flatMap(UUID.init(uuidString:)))
+            #expect(try await within(.seconds(10)) { try await cache.fence(of: laterID) == 1 }, "the later command's fence")
             #expect(try await cache.fence(of: id) == 2)
             let ready = try await client.send(.get, "/health/ready")
             #expect((ready.json["outbox"] as? [String: Any])?["undelivered"] as? Int == 0)

@@ -76,7 +76,10 @@ import Testing
             }
             #expect(waiting, "the command never reached the lock")
             await group.triggerGracefulShutdown()
-            try await Task.sleep(for: .milliseconds(300))
+            // The shutdown has begun (the listener is closed) while the command still waits: it had its
+            // chance to cut the command off before the lock is let go.
+            let closed = try await eventually { (try? await TestClient.probe(port: port)) == false }
+            #expect(closed, "the listener never closed")
             gate.released.store(true, ordering: .releasing)
             let response = try await answer
             #expect(response.status == .ok)
