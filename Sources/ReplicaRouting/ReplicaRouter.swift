@@ -38,6 +38,7 @@ public final class ReplicaRouter: Service, Sendable {
     private let state: Mutex<ReplicaSet>
     private let positions = Mutex(PrimaryPositions())
     private let primaryInFlight = Atomic<Int>(0)
+    private let firstRoundPauses = Atomic<Int>(0)
     private let metrics: RoutingMetrics
 
     public init(
@@ -58,6 +59,10 @@ public final class ReplicaRouter: Service, Sendable {
     }
 
     public var snapshot: ReplicaSet { state.withLock { $0 } }
+
+    /// How many times a read has paused to wait for the first round of health checks (for tests: the
+    /// proof that a read really waited, rather than arriving after the round).
+    public var pausesForFirstRound: Int { firstRoundPauses.load(ordering: .relaxed) }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -185,6 +190,8 @@ public final class ReplicaRouter: Service, Sendable {
                 // wait for the round within the budget rather than load the primary (I7).
                 if state.withLock({ $0.measured }) {
                     if let answer = try await readFromPrimary(token: token, body) { return answer }
+                } else {
+                    firstRoundPauses.add(1, ordering: .relaxed)
                 }
                 waited = true
             }

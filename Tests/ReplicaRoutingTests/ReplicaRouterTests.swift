@@ -115,7 +115,8 @@ struct ReplicaRouterTests {
         try await Self.withRouter { _, router, _ in
             #expect(router.snapshot.measured == false)
             let read = Task { try await router.read(token: nil, budget: .seconds(10)) { try await Self.readCheckpoint($0) } }
-            try await Task.sleep(for: .milliseconds(200))
+            // The read is seen waiting for the round (twice: it went round its loop) before the round runs.
+            #expect(try await within(.seconds(5)) { router.pausesForFirstRound >= 2 }, "the read pauses for the first round")
             await router.checkAll()
             let (recovery, served) = try await read.value
             #expect(served.node != ReplicaRouter.primaryName, "the read waited for the replicas to be known")

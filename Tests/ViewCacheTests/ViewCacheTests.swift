@@ -68,9 +68,10 @@ struct SingleFlightTests {
                     return (value, leader)
                 }
             }
-            // Let every caller join before the shared work finishes.
-            while flight.count == 0 { try await Task.sleep(for: .milliseconds(1)) }
-            try await Task.sleep(for: .milliseconds(200))
+            // Every caller has joined the one flight before the shared work finishes.
+            let joined = try await within(.seconds(20)) { flight.callers(of: "album") == 200 }
+            #expect(joined, "all 200 callers share the one flight")
+            #expect(flight.count == 1)
             gate.continuation.finish()
             return try await group.reduce(into: [(Int, Bool)]()) { $0.append($1) }
         }
