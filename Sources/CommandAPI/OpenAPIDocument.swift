@@ -697,7 +697,7 @@ enum OpenAPIDocument {
             "minLength": 1,
             "maxLength": 200,
             "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*(?!\\n)$",
-            "description": "1-200 characters after trimming white space, not only white space, no control characters"
+            "description": "1-200 characters (code points, as sent), not only white space, no control characters; stored trimmed"
            },
            "CreateAlbum": {
             "type": "object",

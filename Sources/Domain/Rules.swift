@@ -10,8 +10,10 @@ public enum Rules {
         let trimmed = value.trimmingWhitespace()
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             errors.append(FieldError(field: field, message: "must not contain control characters"))
-        } else if !textLength.contains(trimmed.count) {
-            errors.append(FieldError(field: field, message: "must be 1 to 200 characters after trimming"))
+        } else if trimmed.unicodeScalars.isEmpty || value.unicodeScalars.count > textLength.upperBound {
+            // Characters as JSON Schema's maxLength counts them (code points, not Swift's grapheme
+            // clusters: a combining mark is one more), in the value as sent; at least one after trimming.
+            errors.append(FieldError(field: field, message: "must be 1 to 200 characters, and not only whitespace"))
         }
         return trimmed
     }
