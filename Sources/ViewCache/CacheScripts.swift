@@ -20,45 +20,40 @@ enum CacheScripts {
     /// KEYS: view, fence. ARGV: version, txid, position, state, document, ttl (ms).
     /// Stores the view only when its version is at or above the album's fence and it is newer than what is
     /// there (a higher version, or the same version read in a later snapshot). Returns 1 when stored.
-    static let fill = RedisScript(
-        compare + """
-
-            local version = tonumber(ARGV[1])
-            local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
-            if version < fence then return 0 end
-            local current = redis.call('HMGET', KEYS[1], 'v', 'x', 'p')
-            if current[1] then
-              local stored = tonumber(current[1])
-              if stored > version then return 0 end
-              if stored == version and not newer(ARGV[2], ARGV[3], current[2], current[3]) then return 0 end
-            end
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2], 'p', ARGV[3], 's', ARGV[4], 'd', ARGV[5])
-            redis.call('PEXPIRE', KEYS[1], ARGV[6])
-            return 1
-            """
-    )
+    static let fill = fillScript(refusingBelowFence: true)
 
     /// Test fault `fill-skips-fence` (breaks I5): `fill` without the refusal of a view below the album's
     /// fence; everything else the same (same keys and arguments, newer-than-what-is-there check, TTL).
-    static let fillSkippingFence = RedisScript(
-        compare + """
-
-            local version = tonumber(ARGV[1])
-            local current = redis.call('HMGET', KEYS[1], 'v', 'x', 'p')
-            if current[1] then
-              local stored = tonumber(current[1])
-              if stored > version then return 0 end
-              if stored == version and not newer(ARGV[2], ARGV[3], current[2], current[3]) then return 0 end
-            end
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2], 'p', ARGV[3], 's', ARGV[4], 'd', ARGV[5])
-            redis.call('PEXPIRE', KEYS[1], ARGV[6])
-            return 1
-            """
-    )
+    static let fillSkippingFence = fillScript(refusingBelowFence: false)
 
     /// The script `ViewCache.fill` runs: `fill`, or `fillSkippingFence` in a process started with the test
     /// fault `fill-skips-fence` (see `TestFaults`). Chosen once.
     static let fillInUse = TestFaults.isActive(.fillSkipsFence) ? fillSkippingFence : fill
+
+    private static func fillScript(refusingBelowFence: Bool) -> RedisScript {
+        let fenceCheck = """
+
+            local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+            if version < fence then return 0 end
+            """
+        return RedisScript(
+            compare + """
+
+                local version = tonumber(ARGV[1])
+                """ + (refusingBelowFence ? fenceCheck : "") + """
+
+                    local current = redis.call('HMGET', KEYS[1], 'v', 'x', 'p')
+                    if current[1] then
+                      local stored = tonumber(current[1])
+                      if stored > version then return 0 end
+                      if stored == version and not newer(ARGV[2], ARGV[3], current[2], current[3]) then return 0 end
+                    end
+                    redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2], 'p', ARGV[3], 's', ARGV[4], 'd', ARGV[5])
+                    redis.call('PEXPIRE', KEYS[1], ARGV[6])
+                    return 1
+                    """
+        )
+    }
 
     /// KEYS: fence, view. ARGV: version, fence ttl (ms).
     /// Raises the album's fence to at least `version` (refreshing its lifetime) and removes a cached view
