@@ -51,6 +51,7 @@ let package = Package(
         .target(
             name: "Postgres",
             dependencies: [
+                "CEpoll",
                 "CLibPQ",
                 "ConnectionPool",
                 .product(name: "Logging", package: "swift-log"),

@@ -21,6 +21,9 @@ public final class PostgresClient: Sendable, Service {
         public var checkoutTimeout: Duration = .seconds(5)
         /// Shown in pg_stat_activity. Default "album-catalog".
         public var applicationName: String = "album-catalog"
+        /// Pipelined connections for `read` per event loop of the client (one loop per core); each carries
+        /// many reads at once. They open on first use, the second only when the first is busy. Default 2.
+        public var pipelinedConnectionsPerLoop: Int = 2
 
         public init(connectionString: String) {
             self.connectionString = connectionString
@@ -37,11 +40,16 @@ public final class PostgresClient: Sendable, Service {
     private let pool: ConnectionPool<PostgresConnection>
     private let leases = Atomic<UInt64>(0)
     private let logger: Logger
+    /// The pipelined read connections, one set per `PostgresEventLoop`.
+    private let pipelines: [PipelineSet]
 
     /// Fails with `.invalidConfiguration` when the connection string cannot be parsed (without quoting it).
     public init(configuration: Configuration, logger: Logger = Logger(label: "postgres")) throws(PostgresError) {
         guard configuration.poolSize > 0 else {
             throw PostgresError(code: .invalidConfiguration, message: "poolSize must be at least 1")
+        }
+        guard configuration.pipelinedConnectionsPerLoop > 0 else {
+            throw PostgresError(code: .invalidConfiguration, message: "pipelinedConnectionsPerLoop must be at least 1")
         }
         let settings = try ConnectionSettings(
             connectionString: configuration.connectionString,
@@ -54,6 +62,9 @@ public final class PostgresClient: Sendable, Service {
         self.pool = ConnectionPool(size: configuration.poolSize) { index in
             PostgresConnection(settings: settings, label: "postgres.connection.\(index)", logger: logger)
         }
+        self.pipelines = PostgresEventLoop.all.map { loop in
+            PipelineSet(loop: loop, size: configuration.pipelinedConnectionsPerLoop, settings: settings, logger: logger)
+        }
     }
 
     /// Waits for graceful shutdown (or cancellation), then lets in-flight work finish and closes every connection.
@@ -64,8 +75,30 @@ public final class PostgresClient: Sendable, Service {
 
     /// Refuses new work, waits for leased connections to come back, and closes them all.
     public func shutdown() async {
+        for (index, set) in pipelines.enumerated() { PostgresEventLoop.all[index].submit(.shutdown(set)) }
         await pool.drain { await $0.close() }
     }
+
+    /// Runs one statement that changes nothing (a SELECT) on a pipelined connection: many reads share a
+    /// connection at once and are answered in order, each with its own result or its own error. The
+    /// statement is prepared once per connection. A read that broke with its connection is sent once more
+    /// on a fresh one; past `queryTimeout` (plus a margin for the server's own cancellation) it fails with
+    /// `.timeout`. Never use it for a statement that writes: it may run twice.
+    public func read(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
+        let index = PostgresEventLoop.next()
+        let set = pipelines[index]
+        let deadline = ContinuousClock.now + configuration.queryTimeout + PostgresConnection.clientDeadlineMargin
+        let outcome = await withCheckedContinuation { continuation in
+            PostgresEventLoop.all[index].submit(.read(PipelinedRead(query: query, continuation: continuation, deadline: deadline), set))
+        }
+        return try outcome.get()
+    }
+
+    /// The client's event loops for pipelined reads (one per core), shared by every client in the process.
+    public static var eventLoopCount: Int { PostgresEventLoop.all.count }
+
+    /// Reads through `read(_:)`, for code that takes a reader rather than a client.
+    public var reader: PostgresReader { PostgresReader(client: self) }
 
     public var poolStatistics: PoolStateMachine.Statistics { pool.statistics }
 
@@ -96,6 +129,15 @@ public final class PostgresClient: Sendable, Service {
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
         try await withConnection { try await $0.withTransaction(isolation: isolation, body) }
+    }
+}
+
+/// Runs single read-only statements on a client's pipelined connections (`PostgresClient.read`).
+public struct PostgresReader: Sendable {
+    public let client: PostgresClient
+
+    public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
+        try await client.read(query)
     }
 }
 

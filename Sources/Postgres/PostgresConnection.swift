@@ -153,48 +153,16 @@ public actor PostgresConnection {
 
     private func connected() async throws(PostgresError) -> OpaquePointer {
         if let connection { return connection }
-        let started = ContinuousClock.now
         let settings = self.settings
+        let logger = self.logger
         // PQconnectdbParams blocks (DNS, TCP, TLS, authentication, per-host connect_timeout): off the pool.
         let made = await withCheckedContinuation { continuation in
             connectQueue.async {
-                continuation.resume(returning: NewConnection(pointer: settings.withCParameters { PQconnectdbParams($0, $1, 0) }))
+                continuation.resume(returning: NewConnection.open(settings, logger: logger))
             }
         }
-        guard let connection = made.pointer else {
-            throw PostgresError(code: .connectionFailed, message: "out of memory")
-        }
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection))
-            PQfinish(connection)
-            let code: PostgresError.Code =
-                message.contains("password authentication failed") || message.contains("SCRAM") ? .authenticationFailed : .connectionFailed
-            logger.info("postgres connect failed", metadata: ["postgres.error": "\(code)"])
-            throw PostgresError(code: code, message: Self.firstLine(message))
-        }
-        // libpq prints server warnings to stderr by default; they belong in the log.
-        PQsetNoticeProcessor(
-            connection,
-            { _, message in
-                guard let message else { return }
-                noticeLogger.warning(
-                    "postgres notice",
-                    metadata: ["postgres.notice": "\(Redaction.redact(String(cString: message)).trimmingCharacters(in: .whitespacesAndNewlines))"]
-                )
-            },
-            nil
-        )
-        guard PQsetnonblocking(connection, 1) == 0 else {
-            PQfinish(connection)
-            throw PostgresError(code: .connectionFailed, message: "cannot make the socket non-blocking")
-        }
+        let connection = try made.get().pointer
         self.connection = connection
-        logger.debug(
-            "postgres connected",
-            metadata: [
-                "postgres.backend_pid": "\(PQbackendPID(connection))", "postgres.connect_ms": "\((ContinuousClock.now - started).milliseconds)",
-            ]
-        )
         return connection
     }
 
@@ -279,11 +247,11 @@ public actor PostgresConnection {
         PostgresError(code: code, message: Self.firstLine(String(cString: PQerrorMessage(connection))))
     }
 
-    private static func firstLine(_ message: String) -> String {
+    static func firstLine(_ message: String) -> String {
         message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
     }
 
-    private static func serverError(_ result: OpaquePointer) -> PostgresError {
+    static func serverError(_ result: OpaquePointer) -> PostgresError {
         func field(_ code: UInt8) -> String? {
             PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
         }
@@ -291,7 +259,7 @@ public actor PostgresConnection {
         return PostgresError(code: .server, sqlState: field(UInt8(ascii: "C")), constraint: field(UInt8(ascii: "n")), message: message)
     }
 
-    private static func copyRows(_ result: OpaquePointer) -> PostgresRows {
+    static func copyRows(_ result: OpaquePointer) -> PostgresRows {
         let rowCount = Int(PQntuples(result))
         let columnCount = Int(PQnfields(result))
         var columns: [PostgresRows.Column] = []
@@ -320,7 +288,7 @@ public actor PostgresConnection {
 private let noticeLogger = Logger(label: "postgres.notice")
 
 /// Bind values laid out as the C arrays PQsendQueryParams takes, in one buffer.
-private struct CBinds {
+struct CBinds {
     private var types: [UInt32] = []
     private var storage: [CChar] = []
     private var offsets: [Int?] = []
@@ -365,10 +333,51 @@ private struct CBinds {
     }
 }
 
-/// A new libpq connection handed from the connecting queue to the actor. Sendable because exactly one
-/// side holds it at a time: the queue gives it up when it resumes the actor.
-private struct NewConnection: @unchecked Sendable {
-    let pointer: OpaquePointer?
+/// A new libpq connection handed from the connecting queue to its owner. Sendable because exactly one
+/// side holds it at a time: the queue gives it up when it hands it over.
+struct NewConnection: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    /// Connects with `settings`, blocking the calling thread (DNS, TCP, TLS, authentication, per-host
+    /// connect_timeout): call it on a queue of its own, never on Swift's cooperative pool or an event loop.
+    /// The connection comes back in non-blocking mode with server notices sent to the log.
+    static func open(_ settings: ConnectionSettings, logger: Logger) -> Result<NewConnection, PostgresError> {
+        let started = ContinuousClock.now
+        guard let connection = settings.withCParameters({ PQconnectdbParams($0, $1, 0) }) else {
+            return .failure(PostgresError(code: .connectionFailed, message: "out of memory"))
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            let code: PostgresError.Code =
+                message.contains("password authentication failed") || message.contains("SCRAM") ? .authenticationFailed : .connectionFailed
+            logger.info("postgres connect failed", metadata: ["postgres.error": "\(code)"])
+            return .failure(PostgresError(code: code, message: PostgresConnection.firstLine(message)))
+        }
+        // libpq prints server warnings to stderr by default; they belong in the log.
+        PQsetNoticeProcessor(
+            connection,
+            { _, message in
+                guard let message else { return }
+                noticeLogger.warning(
+                    "postgres notice",
+                    metadata: ["postgres.notice": "\(Redaction.redact(String(cString: message)).trimmingCharacters(in: .whitespacesAndNewlines))"]
+                )
+            },
+            nil
+        )
+        guard PQsetnonblocking(connection, 1) == 0 else {
+            PQfinish(connection)
+            return .failure(PostgresError(code: .connectionFailed, message: "cannot make the socket non-blocking"))
+        }
+        logger.debug(
+            "postgres connected",
+            metadata: [
+                "postgres.backend_pid": "\(PQbackendPID(connection))", "postgres.connect_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ]
+        )
+        return .success(NewConnection(pointer: connection))
+    }
 }
 
 extension Duration {

@@ -132,7 +132,7 @@ public final class ReplicaRouter: Service, Sendable {
     public func read<Result: Sendable>(
         token: ConsistencyToken?,
         budget: Duration = .seconds(1),
-        _ body: (PostgresSession) async throws -> (Result, ConsistencyToken)
+        _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
     ) async throws -> (Result, Served) {
         let deadline = ContinuousClock.now + budget
         var failedOn: Set<String> = []
@@ -159,7 +159,7 @@ public final class ReplicaRouter: Service, Sendable {
                 state.withLock { $0.begin(name) }
                 metrics.nodes[name]?.requests.increment()
                 do {
-                    let (result, asOf) = try await replica.client.withConnection { try await body($0) }
+                    let (result, asOf) = try await body(replica.client.reader)
                     state.withLock {
                         $0.end(name)
                         $0.observe(checkpoint: asOf, on: name)
@@ -225,7 +225,7 @@ public final class ReplicaRouter: Service, Sendable {
     /// has not applied it yet), so that the caller waits within its budget.
     private func readFromPrimary<Result: Sendable>(
         token: ConsistencyToken?,
-        _ body: (PostgresSession) async throws -> (Result, ConsistencyToken)
+        _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
     ) async throws -> (Result, Served)? {
         let policy = state.withLock { $0.policy }
         guard policy.primaryFallback else { throw RoutingError.unavailable }
@@ -239,7 +239,7 @@ public final class ReplicaRouter: Service, Sendable {
         let result: Result
         let asOf: ConsistencyToken
         do {
-            (result, asOf) = try await primary.withConnection { try await body($0) }
+            (result, asOf) = try await body(primary.reader)
         } catch {
             metrics.primary.errors.increment()
             throw error

@@ -58,7 +58,7 @@ struct ReplicaRouterTests {
     }
 
     /// Reads the checkpoint in the node's snapshot, as query-api's statements do.
-    static func readCheckpoint(_ session: PostgresSession) async throws -> (String, ConsistencyToken) {
+    static func readCheckpoint(_ session: PostgresReader) async throws -> (String, ConsistencyToken) {
         let rows = try await session.query(
             "SELECT txid::text, position, pg_is_in_recovery()::text FROM read_model.projection_checkpoints WHERE projection = 'albums'"
         )

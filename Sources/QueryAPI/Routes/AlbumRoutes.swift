@@ -138,7 +138,7 @@ struct AlbumRoutes<Context: RequestContext> {
 
     func read<Result: Sendable>(
         token: ConsistencyToken?,
-        _ body: (PostgresSession) async throws -> (Result, ConsistencyToken)
+        _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
     ) async throws -> (Result, ReplicaRouter.Served) {
         do {
             return try await router.read(token: token, budget: tokenBudget, body)

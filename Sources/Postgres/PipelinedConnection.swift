@@ -1,0 +1,345 @@
+import CLibPQ
+import Logging
+
+/// One read waiting for its answer: the statement, the task to resume, and when to give up.
+struct PipelinedRead: Sendable {
+    let query: PostgresQuery
+    let continuation: CheckedContinuation<Result<PostgresRows, PostgresError>, Never>
+    let deadline: ContinuousClock.Instant
+    /// Sent again once already (after its connection broke, or its prepared statement went away).
+    var isRetry = false
+
+    func finish(_ outcome: Result<PostgresRows, PostgresError>) {
+        continuation.resume(returning: outcome)
+    }
+}
+
+/// One client's pipelined connections on one loop.
+///
+/// @unchecked Sendable: created by the client, then touched only on its loop's thread (messages carry it there).
+final class PipelineSet: @unchecked Sendable {
+    let connections: [PipelinedConnection]
+    var isShutDown = false
+
+    init(loop: PostgresEventLoop, size: Int, settings: ConnectionSettings, logger: Logger) {
+        connections = (0..<size).map { _ in PipelinedConnection(loop: loop, settings: settings, logger: logger) }
+    }
+
+    /// The connection for the next read. An open connection is preferred while it has few reads in
+    /// flight; a second one is opened when those pile up, or when the oldest read on every open one has
+    /// waited long (a slow statement there would hold up every read pipelined behind it).
+    func choose() -> PipelinedConnection {
+        var best = connections[0]
+        var bestScore = Int.max
+        let now = ContinuousClock.now
+        for connection in connections {
+            let score = connection.load(now: now)
+            if score < bestScore {
+                best = connection
+                bestScore = score
+            }
+        }
+        return best
+    }
+}
+
+/// A libpq connection in pipeline mode, owned by one `PostgresEventLoop` and used only on its thread.
+///
+/// @unchecked Sendable: touched only on its loop's thread; messages and the connecting queue carry the
+/// reference there and back without using it.
+final class PipelinedConnection: @unchecked Sendable {
+    private enum State {
+        case closed
+        case connecting
+        case open(OpaquePointer, id: Int, socket: Int32)
+    }
+
+    /// Reads sent but not answered, oldest first.
+    private struct Sent {
+        var read: PipelinedRead
+        var sentAt: ContinuousClock.Instant
+        /// The statement this read prepared on the way (its Parse went first in the same sync).
+        var preparing: PreparedKey?
+    }
+
+    private struct PreparedKey: Hashable {
+        var sql: String
+        var types: [UInt32]
+    }
+
+    private unowned let loop: PostgresEventLoop
+    private let settings: ConnectionSettings
+    private let logger: Logger
+    private var state = State.closed
+    private var waiting: [PipelinedRead] = []
+    private var sent: [Sent] = []
+    private var sentHead = 0
+    // The answer of the oldest read so far.
+    private var rows: PostgresRows?
+    private var failure: PostgresError?
+    private var prepared: [PreparedKey: String] = [:]
+    private var statements = 0
+    private var watchingWritable = false
+    /// Its client shut down: no new reads come, and the connection closes when the last one is answered.
+    var isShutDown = false
+    private static let maximumPrepared = 512
+    /// A read older than this on an open connection makes the chooser open or use another.
+    private static let stallAfter: Duration = .milliseconds(50)
+
+    init(loop: PostgresEventLoop, settings: ConnectionSettings, logger: Logger) {
+        self.loop = loop
+        self.settings = settings
+        self.logger = logger
+    }
+
+    private var inFlight: Int { sent.count - sentHead }
+
+    /// How busy the connection is, lower is better (see `PipelineSet.choose`).
+    func load(now: ContinuousClock.Instant) -> Int {
+        switch state {
+        case .closed: return 16
+        case .connecting: return 4 + waiting.count
+        case .open:
+            guard inFlight > 0 else { return 0 }
+            return inFlight + (now - sent[sentHead].sentAt > Self.stallAfter ? 1_000 : 0)
+        }
+    }
+
+    /// When the oldest read in flight gives up.
+    var headDeadline: ContinuousClock.Instant? {
+        inFlight > 0 ? sent[sentHead].read.deadline : nil
+    }
+
+    func enqueue(_ read: PipelinedRead) {
+        switch state {
+        case .closed:
+            waiting.append(read)
+            state = .connecting
+            loop.connect(self, settings: settings, logger: logger)
+        case .connecting:
+            waiting.append(read)
+        case .open(let connection, _, _):
+            send(read, on: connection)
+        }
+    }
+
+    func connected(_ outcome: Result<NewConnection, PostgresError>) {
+        let reads = waiting
+        waiting.removeAll()
+        switch outcome {
+        case .failure(let error):
+            state = .closed
+            for read in reads { read.finish(.failure(error)) }
+        case .success(let made):
+            let connection = made.pointer
+            guard PQenterPipelineMode(connection) == 1 else {
+                PQfinish(connection)
+                state = .closed
+                let error = PostgresError(code: .connectionFailed, message: "cannot enter pipeline mode")
+                for read in reads { read.finish(.failure(error)) }
+                return
+            }
+            let socket = PQsocket(connection)
+            let id = loop.register(self, socket: socket)
+            state = .open(connection, id: id, socket: socket)
+            for read in reads { send(read, on: connection) }
+        }
+    }
+
+    /// Queues the read's messages in libpq's buffer (Parse the first time this statement is used here,
+    /// then Bind, Describe, Execute and Sync); the loop flushes once per turn.
+    private func send(_ read: PipelinedRead, on connection: OpaquePointer) {
+        guard read.deadline > ContinuousClock.now else {
+            read.finish(.failure(PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")))
+            return
+        }
+        let query = read.query
+        let binds: CBinds
+        do {
+            binds = try CBinds(query.binds)
+        } catch {
+            read.finish(.failure(error))
+            return
+        }
+        let key = PreparedKey(sql: query.sql, types: query.binds.map(\.oid))
+        var preparing: PreparedKey?
+        let name: String
+        if let known = prepared[key] {
+            name = known
+        } else {
+            if prepared.count >= Self.maximumPrepared { prepared.removeAll() }
+            statements += 1
+            name = "catalog_p\(statements)"
+            let types = key.types
+            guard types.withUnsafeBufferPointer({ PQsendPrepare(connection, name, query.sql, Int32(types.count), $0.baseAddress) }) == 1 else {
+                broken(failing: read)
+                return
+            }
+            prepared[key] = name
+            preparing = key
+        }
+        let queued = binds.withArrays { _, values, lengths, formats in
+            PQsendQueryPrepared(connection, name, Int32(query.binds.count), values, lengths, formats, 0)
+        }
+        guard queued == 1, PQpipelineSync(connection) == 1 else {
+            broken(failing: read)
+            return
+        }
+        sent.append(Sent(read: read, sentAt: ContinuousClock.now, preparing: preparing))
+        loop.needsFlush(self)
+    }
+
+    func flush() {
+        guard case .open(let connection, let id, let socket) = state else { return }
+        let pending = PQflush(connection)
+        if pending < 0 {
+            broken()
+            return
+        }
+        let wantsWritable = pending == 1
+        if wantsWritable != watchingWritable {
+            watchingWritable = wantsWritable
+            loop.watchWritable(wantsWritable, id: id, socket: socket)
+        }
+    }
+
+    func socketReady(readable: Bool, writable: Bool) {
+        guard case .open(let connection, _, _) = state else { return }
+        if writable { flush() }
+        guard readable else { return }
+        guard PQconsumeInput(connection) == 1 else {
+            broken()
+            return
+        }
+        collect(connection)
+    }
+
+    /// Takes every complete answer libpq has parsed, in order. One read's answer is: the Parse's result
+    /// when it prepared, its statement's result, and the sync's.
+    private func collect(_ connection: OpaquePointer) {
+        var emptyTurns = 0
+        while inFlight > 0 {
+            guard PQisBusy(connection) == 0 else { break }
+            guard let result = PQgetResult(connection) else {
+                // One NULL ends each statement's results; two in a row mean libpq and this connection
+                // disagree on what is in flight.
+                emptyTurns += 1
+                if emptyTurns > 1 {
+                    broken(PostgresError(code: .connectionLost, message: "the pipeline is out of step with the server"))
+                    return
+                }
+                continue
+            }
+            emptyTurns = 0
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_PIPELINE_SYNC:
+                finishHead()
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                if failure == nil { rows = PostgresConnection.copyRows(result) }
+            case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
+                if failure == nil { failure = PostgresConnection.serverError(result) }
+            case PGRES_PIPELINE_ABORTED:
+                if failure == nil { failure = PostgresError(code: .server, message: "an earlier step of this read failed") }
+            default:
+                if failure == nil { failure = PostgresError(code: .server, message: "unsupported result status \(PQresultStatus(result).rawValue)") }
+            }
+        }
+        if PQstatus(connection) != CONNECTION_OK {
+            broken()
+        } else if inFlight == 0 {
+            closeIfIdleAfterShutdown()
+        }
+    }
+
+    private func finishHead() {
+        let head = sent[sentHead]
+        sentHead += 1
+        if sentHead == sent.count {
+            sent.removeAll(keepingCapacity: true)
+            sentHead = 0
+        } else if sentHead >= 64 && sentHead * 2 >= sent.count {
+            sent.removeFirst(sentHead)
+            sentHead = 0
+        }
+        let outcome = rows
+        let error = failure
+        rows = nil
+        failure = nil
+        guard let error else {
+            head.read.finish(.success(outcome ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")))
+            return
+        }
+        if let key = head.preparing { prepared.removeValue(forKey: key) }
+        if error.sqlState == "0A000" || error.sqlState == "26000" {
+            // "cached plan must not change result type" after a schema change, or a statement the server
+            // no longer knows: prepare afresh (under a new name), and run the read once more.
+            prepared.removeAll()
+            if !head.read.isRetry {
+                var again = head.read
+                again.isRetry = true
+                enqueue(again)
+                return
+            }
+        }
+        head.read.finish(.failure(error))
+    }
+
+    /// The oldest read's deadline passed: the server's state is unknown, so every read in flight here
+    /// fails and the connection is closed; the next read opens a new one.
+    func timedOut() {
+        broken(PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)"), retry: false)
+    }
+
+    private func broken(failing read: PipelinedRead) {
+        broken()
+        if read.isRetry {
+            read.finish(.failure(PostgresError(code: .connectionLost, message: "the connection to the server broke")))
+        } else {
+            var again = read
+            again.isRetry = true
+            enqueue(again)
+        }
+    }
+
+    /// Closes the connection and ends every read in flight on it. Reads are read-only statements, so one
+    /// that broke with its connection is sent once more on a fresh one (a server restart or an idle
+    /// connection the server closed costs no error); a timeout is not retried.
+    private func broken(_ error: PostgresError? = nil, retry: Bool = true) {
+        var error = error
+        if case .open(let connection, let id, let socket) = state {
+            if error == nil {
+                error = PostgresError(code: .connectionLost, message: PostgresConnection.firstLine(String(cString: PQerrorMessage(connection))))
+            }
+            loop.unregister(id: id, socket: socket)
+            PQfinish(connection)
+        }
+        state = .closed
+        watchingWritable = false
+        prepared.removeAll()
+        let reads = sent[sentHead...].map(\.read)
+        sent.removeAll()
+        sentHead = 0
+        rows = nil
+        failure = nil
+        let failed = error ?? PostgresError(code: .connectionLost, message: "the server closed the connection")
+        for read in reads {
+            if retry && !read.isRetry {
+                var again = read
+                again.isRetry = true
+                enqueue(again)
+            } else {
+                read.finish(.failure(failed))
+            }
+        }
+    }
+
+    /// After the client shut down, closes the connection once its last read is answered.
+    func closeIfIdleAfterShutdown() {
+        guard isShutDown, inFlight == 0, waiting.isEmpty, case .open(let connection, let id, let socket) = state else { return }
+        loop.unregister(id: id, socket: socket)
+        PQfinish(connection)
+        state = .closed
+        prepared.removeAll()
+    }
+}

@@ -1,0 +1,196 @@
+import CEpoll
+import CLibPQ
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// The client's own event loops for reads: each one thread that owns a few libpq connections per database
+/// node in pipeline mode, waits for all of their sockets and for new work in one `epoll_wait`, and makes
+/// every libpq call for them itself. A read is one message to a loop; the loop sends it on the least busy
+/// connection without waiting for the reads before it (Bind/Execute/Sync, one sync per read, so a failing
+/// statement fails only its own read), matches the answers in order, and resumes the reading task. Under
+/// load one wake-up of a loop serves every read that arrived meanwhile, and one `recv` every answer that
+/// came in one packet. Transactions, appends and scripts never come here: they lease an exclusive
+/// connection from the pool.
+///
+/// @unchecked Sendable: `inbox` is a Mutex; every other stored property, and every `PipelinedConnection`
+/// and `PipelineSet` the loop holds, is touched only on the loop's own thread (inside `run`).
+final class PostgresEventLoop: @unchecked Sendable {
+    /// One loop per core.
+    static let all: [PostgresEventLoop] = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { PostgresEventLoop(index: $0) }
+    private static let nextIndex = Atomic<Int>(0)
+
+    /// The loop for the next read: round robin, so that every loop's connections carry their share.
+    static func next() -> Int {
+        nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue % all.count
+    }
+
+    enum Message {
+        case read(PipelinedRead, PipelineSet)
+        case connected(PipelinedConnection, Result<NewConnection, PostgresError>)
+        case shutdown(PipelineSet)
+    }
+
+    private struct Inbox {
+        var messages: [Message] = []
+        /// The loop is (about to be) blocked in epoll_wait: the next message must write the eventfd.
+        var sleeping = false
+    }
+
+    let index: Int
+    private let inbox = Mutex(Inbox())
+    private let epoll: Int32
+    private let wakeDescriptor: Int32
+    private let connectQueue: DispatchQueue
+    // Loop-thread state.
+    private var connections: [Int: PipelinedConnection] = [:]
+    private var nextConnectionID = 1
+    private var ready: [PipelinedConnection] = []
+
+    private init(index: Int) {
+        self.index = index
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
+        wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        precondition(wakeDescriptor >= 0, "eventfd failed: errno \(errno)")
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = 0
+        precondition(epoll_ctl(epoll, EPOLL_CTL_ADD, wakeDescriptor, &event) == 0, "epoll_ctl failed: errno \(errno)")
+        // Connecting blocks (DNS, TCP, authentication): it happens here, never on the loop.
+        connectQueue = DispatchQueue(label: "postgres.loop.\(index).connect", attributes: .concurrent)
+        let thread = Thread { [self] in self.run() }
+        thread.name = "postgres-loop-\(index)"
+        thread.start()
+    }
+
+    /// Hands `message` to the loop, waking it only when it sleeps.
+    func submit(_ message: sending Message) {
+        let wake = inbox.withLock { inbox in
+            inbox.messages.append(message)
+            guard inbox.sleeping else { return false }
+            inbox.sleeping = false
+            return true
+        }
+        if wake {
+            var one: UInt64 = 1
+            _ = write(wakeDescriptor, &one, 8)
+        }
+    }
+
+    // MARK: - the loop's thread
+
+    private func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var batch: [Message] = []
+        while true {
+            inbox.withLock { swap(&$0.messages, &batch) }
+            for message in batch { handle(message) }
+            batch.removeAll(keepingCapacity: true)
+            flushReady()
+            // Sleep only when no message came in while handling the last ones.
+            let timeout = inbox.withLock { inbox -> Int32 in
+                guard inbox.messages.isEmpty else { return 0 }
+                inbox.sleeping = true
+                return nextTimeout()
+            }
+            let count = epoll_wait(epoll, &events, Int32(events.count), timeout)
+            inbox.withLock { $0.sleeping = false }
+            if count > 0 {
+                for event in events[0..<Int(count)] {
+                    let id = Int(event.data.u64)
+                    if id == 0 {
+                        var value: UInt64 = 0
+                        _ = read(wakeDescriptor, &value, 8)
+                    } else if let connection = connections[id] {
+                        connection.socketReady(readable: event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0,
+                                               writable: event.events & EPOLLOUT.rawValue != 0)
+                    }
+                }
+            }
+            expireDeadlines()
+        }
+    }
+
+    private func handle(_ message: Message) {
+        switch message {
+        case .read(let read, let set):
+            guard !set.isShutDown else {
+                read.finish(.failure(PostgresError(code: .shutDown)))
+                return
+            }
+            set.choose().enqueue(read)
+        case .connected(let connection, let outcome):
+            connection.connected(outcome)
+        case .shutdown(let set):
+            set.isShutDown = true
+            for connection in set.connections {
+                connection.isShutDown = true
+                connection.closeIfIdleAfterShutdown()
+            }
+        }
+    }
+
+    private func flushReady() {
+        for connection in ready { connection.flush() }
+        ready.removeAll(keepingCapacity: true)
+    }
+
+    /// Milliseconds until the earliest deadline of a read in flight, -1 when none.
+    private func nextTimeout() -> Int32 {
+        var earliest: ContinuousClock.Instant?
+        for connection in connections.values {
+            if let deadline = connection.headDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        }
+        guard let earliest else { return -1 }
+        let left = earliest - ContinuousClock.now
+        return left <= .zero ? 0 : Int32(min(left.milliseconds + 1, 60_000))
+    }
+
+    private func expireDeadlines() {
+        let now = ContinuousClock.now
+        for connection in connections.values {
+            if let deadline = connection.headDeadline, deadline <= now { connection.timedOut() }
+        }
+    }
+
+    // MARK: - for connections, on the loop's thread
+
+    func register(_ connection: PipelinedConnection, socket: Int32) -> Int {
+        let id = nextConnectionID
+        nextConnectionID += 1
+        connections[id] = connection
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        event.data.u64 = UInt64(id)
+        _ = epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event)
+        return id
+    }
+
+    func unregister(id: Int, socket: Int32) {
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nil)
+        connections.removeValue(forKey: id)
+    }
+
+    func watchWritable(_ writable: Bool, id: Int, socket: Int32) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (writable ? EPOLLOUT.rawValue : 0)
+        event.data.u64 = UInt64(id)
+        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, socket, &event)
+    }
+
+    /// Asks for a flush of `connection` once every message of this turn is handled, so that reads that
+    /// arrived together leave together.
+    func needsFlush(_ connection: PipelinedConnection) {
+        ready.append(connection)
+    }
+
+    /// Opens a connection off the loop; the outcome comes back as a message.
+    func connect(_ connection: PipelinedConnection, settings: ConnectionSettings, logger: Logger) {
+        connectQueue.async { [self] in
+            let outcome = NewConnection.open(settings, logger: logger)
+            submit(.connected(connection, outcome))
+        }
+    }
+}
