@@ -18,7 +18,7 @@ import Testing
 
         // The statement to cancel goes first, so that reads are pipelined behind it.
         let sleeper = Task { () -> PostgresError? in
-            do {
+            do throws(PostgresError) {
                 _ = try await client.read(PostgresQuery(unsafeSQL: "SELECT pg_sleep(30) AS \(marker)"))
                 return nil
             } catch {
@@ -47,7 +47,7 @@ import Testing
                         case 7: "SELECT 1 / \(index - index) AS n, pg_backend_pid() AS pid"
                         default: "SELECT \(index)::int8 + 0 AS n, pg_backend_pid() AS pid"
                         }
-                    do {
+                    do throws(PostgresError) {
                         let rows = try await client.read(query)
                         guard rows.count == 1 else { return (index, .failed("rows: \(rows.count)")) }
                         return (index, .row(try rows[0].decode(Int.self, at: 0), pid: try rows[0].decode(Int.self, at: 1)))
@@ -57,7 +57,7 @@ import Testing
                 }
             }
             // Cancel the long statement while the thousand are in flight.
-            _ = try await observer.query("SELECT pg_cancel_backend(\(sleeperPID))")
+            _ = try await observer.query("SELECT pg_cancel_backend(\(Int32(sleeperPID)))")
             var outcomes: [Int: Outcome] = [:]
             for try await (index, outcome) in group { outcomes[index] = outcome }
             return outcomes
@@ -129,7 +129,7 @@ import Testing
         let errors = await withTaskGroup(of: PostgresError?.self) { group in
             for index in 0..<100 {
                 group.addTask {
-                    do {
+                    do throws(PostgresError) {
                         _ = try await client.read("SELECT \(index)::int8")
                         return nil
                     } catch {
