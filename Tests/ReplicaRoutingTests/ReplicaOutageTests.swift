@@ -90,7 +90,40 @@ struct ReplicaOutageTests {
     }
 
     static func stoppedReplica(_ cluster: ScratchCluster, _ router: ReplicaRouter) async throws {
-        try await cluster.run("stop", "replica2")
+        // Stopped while 64 readers keep both replicas' pipelines full: the reads in flight on replica2
+        // end (its connections break, the router reads again on replica1), none fails and none hangs.
+        let loadEnds = ContinuousClock.now + .seconds(3)
+        let (answered, failures) = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    var answered = 0
+                    var failures: [String] = []
+                    while ContinuousClock.now < loadEnds {
+                        do {
+                            _ = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
+                            answered += 1
+                        } catch {
+                            failures.append("\(error)")
+                        }
+                    }
+                    return (answered, failures)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            try await cluster.run("stop", "replica2")
+            var answered = 0
+            var failures: [String] = []
+            for try await (count, failed) in group {
+                answered += count
+                failures += failed
+            }
+            return (answered, failures)
+        }
+        #expect(failures.isEmpty, "\(failures.count) reads failed, first: \(failures.first ?? "")")
+        #expect(answered > 64)
+        // Every reader ended soon after the load stopped: none hung on a broken pipeline.
+        #expect(ContinuousClock.now - loadEnds < .seconds(10))
+
         var servedBy: [String: Int] = [:]
         for _ in 0..<200 {
             let (_, served) = try await router.read(token: nil) { try await ReplicaRouterTests.readCheckpoint($0) }
