@@ -1,17 +1,17 @@
 import CLibPQ
 import Logging
+import NIOCore
 
 /// One read waiting for its answer: the statement, the task to resume, and when to give up.
 struct PipelinedRead: Sendable {
     let query: PostgresQuery
     let continuation: CheckedContinuation<Result<PostgresRows, PostgresError>, Never>
     let deadline: ContinuousClock.Instant
+    /// The NIO event loop the reading task ran on, where it is resumed (nil when it ran elsewhere).
+    let origin: (any EventLoop)?
     /// Sent again once already (after its connection broke, or its prepared statement went away).
     var isRetry = false
 
-    func finish(_ outcome: Result<PostgresRows, PostgresError>) {
-        continuation.resume(returning: outcome)
-    }
 }
 
 /// One client's pipelined connections on one loop.
@@ -80,6 +80,7 @@ final class PipelinedConnection: @unchecked Sendable {
     private var prepared: [PreparedKey: String] = [:]
     private var statements = 0
     private var watchingWritable = false
+    private var flushQueued = false
     /// Its client shut down: no new reads come, and the connection closes when the last one is answered.
     var isShutDown = false
     private static let maximumPrepared = 512
@@ -129,14 +130,14 @@ final class PipelinedConnection: @unchecked Sendable {
         switch outcome {
         case .failure(let error):
             state = .closed
-            for read in reads { read.finish(.failure(error)) }
+            for read in reads { loop.complete(read, .failure(error)) }
         case .success(let made):
             let connection = made.pointer
             guard PQenterPipelineMode(connection) == 1 else {
                 PQfinish(connection)
                 state = .closed
                 let error = PostgresError(code: .connectionFailed, message: "cannot enter pipeline mode")
-                for read in reads { read.finish(.failure(error)) }
+                for read in reads { loop.complete(read, .failure(error)) }
                 return
             }
             let socket = PQsocket(connection)
@@ -150,7 +151,7 @@ final class PipelinedConnection: @unchecked Sendable {
     /// then Bind, Describe, Execute and Sync); the loop flushes once per turn.
     private func send(_ read: PipelinedRead, on connection: OpaquePointer) {
         guard read.deadline > ContinuousClock.now else {
-            read.finish(.failure(PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")))
+            loop.complete(read, .failure(PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")))
             return
         }
         let query = read.query
@@ -158,7 +159,7 @@ final class PipelinedConnection: @unchecked Sendable {
         do {
             binds = try CBinds(query.binds)
         } catch {
-            read.finish(.failure(error))
+            loop.complete(read, .failure(error))
             return
         }
         let key = PreparedKey(sql: query.sql, types: query.binds.map(\.oid))
@@ -186,10 +187,14 @@ final class PipelinedConnection: @unchecked Sendable {
             return
         }
         sent.append(Sent(read: read, sentAt: ContinuousClock.now, preparing: preparing))
-        loop.needsFlush(self)
+        if !flushQueued {
+            flushQueued = true
+            loop.needsFlush(self)
+        }
     }
 
     func flush() {
+        flushQueued = false
         guard case .open(let connection, let id, let socket) = state else { return }
         let pending = PQflush(connection)
         if pending < 0 {
@@ -267,7 +272,7 @@ final class PipelinedConnection: @unchecked Sendable {
         rows = nil
         failure = nil
         guard let error else {
-            head.read.finish(.success(outcome ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")))
+            loop.complete(head.read, .success(outcome ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")))
             return
         }
         if let key = head.preparing { prepared.removeValue(forKey: key) }
@@ -282,7 +287,7 @@ final class PipelinedConnection: @unchecked Sendable {
                 return
             }
         }
-        head.read.finish(.failure(error))
+        loop.complete(head.read, .failure(error))
     }
 
     /// The oldest read's deadline passed: the server's state is unknown, so every read in flight here
@@ -294,7 +299,7 @@ final class PipelinedConnection: @unchecked Sendable {
     private func broken(failing read: PipelinedRead) {
         broken()
         if read.isRetry {
-            read.finish(.failure(PostgresError(code: .connectionLost, message: "the connection to the server broke")))
+            loop.complete(read, .failure(PostgresError(code: .connectionLost, message: "the connection to the server broke")))
         } else {
             var again = read
             again.isRetry = true
@@ -329,7 +334,7 @@ final class PipelinedConnection: @unchecked Sendable {
                 again.isRetry = true
                 enqueue(again)
             } else {
-                read.finish(.failure(failed))
+                loop.complete(read, .failure(failed))
             }
         }
     }

@@ -1,5 +1,6 @@
 import ConnectionPool
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -85,11 +86,14 @@ public final class PostgresClient: Sendable, Service {
     /// on a fresh one; past `queryTimeout` (plus a margin for the server's own cancellation) it fails with
     /// `.timeout`. Never use it for a statement that writes: it may run twice.
     public func read(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
-        let index = PostgresEventLoop.next()
+        let origin = MultiThreadedEventLoopGroup.currentEventLoop
+        let index = PostgresEventLoop.index(for: origin)
         let set = pipelines[index]
         let deadline = ContinuousClock.now + configuration.queryTimeout + PostgresConnection.clientDeadlineMargin
         let outcome = await withCheckedContinuation { continuation in
-            PostgresEventLoop.all[index].submit(.read(PipelinedRead(query: query, continuation: continuation, deadline: deadline), set))
+            PostgresEventLoop.all[index].submit(
+                .read(PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin), set)
+            )
         }
         return try outcome.get()
     }
