@@ -10,9 +10,10 @@ import NIOPosix
 // one loop per core, installed as the concurrency executor), so the ratio measures only the read behind it.
 
 let usage = """
-    usage: bench-bare-http [--address host:port] [--body-file PATH] [--etag VALUE] [--as-of TOKEN] [--served-by NODE]
+    usage: bench-bare-http [--address host:port] [--body-file PATH] [--page-body-file PATH] [--etag VALUE] [--as-of TOKEN] [--served-by NODE]
       --address    where to listen (default 127.0.0.1:18090)
       --body-file  the JSON body every GET /albums/:id answers (else $BENCH_BODY)
+      --page-body-file  the JSON body GET /albums answers, whatever its query (a list or search page)
       --etag, --as-of, --served-by  the ETag, As-Of and Served-By values to send (defaults "1", 0.0, replica1)
     """
 
@@ -24,7 +25,7 @@ func fail(_ message: String) -> Never {
 var options: [String: String] = [:]
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
-    guard ["--address", "--body-file", "--etag", "--as-of", "--served-by"].contains(flag), let value = arguments.popFirst() else {
+    guard ["--address", "--body-file", "--page-body-file", "--etag", "--as-of", "--served-by"].contains(flag), let value = arguments.popFirst() else {
         fail("unknown flag or missing value: \(flag)")
     }
     options[flag] = value
@@ -57,6 +58,19 @@ router.get("/albums/:id") { _, _ in
     // bytes at the same cost.
     fields[requestID] = RequestIDs.next()
     return Response(status: .ok, headers: fields, body: .init(byteBuffer: bodyBytes))
+}
+if let path = options["--page-body-file"] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fail("cannot read \(path)") }
+    let pageBytes = ByteBuffer(string: text)
+    var pageHeaders = headers
+    pageHeaders[.eTag] = nil
+    pageHeaders[HTTPField.Name("Cache-Status")!] = "catalog; fwd=bypass"
+    let fixedPageHeaders = pageHeaders
+    router.get("/albums") { _, _ in
+        var fields = fixedPageHeaders
+        fields[requestID] = RequestIDs.next()
+        return Response(status: .ok, headers: fields, body: .init(byteBuffer: pageBytes))
+    }
 }
 let app = Application(
     router: router,

@@ -23,7 +23,9 @@ final class PostgresEventLoop: @unchecked Sendable {
     /// fifth of a read's CPU (bench/reads: 21 of 106 us), so half as many loops as NIO's suffice; on two
     /// cores one loop gave more reads per second and a third of the p99 of two (14 ms against 20-60 ms).
     static let all: [PostgresEventLoop] = {
-        let configured = ProcessInfo.processInfo.environment["CATALOG_POSTGRES_LOOPS"].flatMap { Int($0) }.flatMap { (1...64).contains($0) ? $0 : nil }
+        let configured = ProcessInfo.processInfo.environment["CATALOG_POSTGRES_LOOPS"].flatMap { Int($0) }.flatMap {
+            (1...64).contains($0) ? $0 : nil
+        }
         return (0..<(configured ?? max(1, ProcessInfo.processInfo.activeProcessorCount / 2))).map { PostgresEventLoop(index: $0) }
     }()
     private static let nextIndex = Atomic<Int>(0)
@@ -129,8 +131,10 @@ final class PostgresEventLoop: @unchecked Sendable {
                         var value: UInt64 = 0
                         _ = read(wakeDescriptor, &value, 8)
                     } else if let connection = connections[id] {
-                        connection.socketReady(readable: event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0,
-                                               writable: event.events & EPOLLOUT.rawValue != 0)
+                        connection.socketReady(
+                            readable: event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0,
+                            writable: event.events & EPOLLOUT.rawValue != 0
+                        )
                     }
                 }
             }

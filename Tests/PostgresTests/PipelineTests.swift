@@ -27,9 +27,10 @@ import Testing
         }
         var sleeperPID = 0
         for _ in 0..<500 where sleeperPID == 0 {
-            sleeperPID = try await observer.query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE \("%" + marker + "%")"
-            ).first.map { try $0.decode(Int.self, at: 0) } ?? 0
+            sleeperPID =
+                try await observer.query(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = \(name) AND state = 'active' AND query LIKE \("%" + marker + "%")"
+                ).first.map { try $0.decode(Int.self, at: 0) } ?? 0
             if sleeperPID == 0 { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(sleeperPID != 0, "the long statement never showed in pg_stat_activity")
@@ -122,7 +123,9 @@ import Testing
             for _ in 0..<64 { group.addTask { _ = try await client.read("SELECT pg_backend_pid()") } }
             try await group.waitForAll()
         }
-        let pids = try await observer.query("SELECT pid FROM pg_stat_activity WHERE application_name = \(name)").map { try $0.decode(Int32.self, at: 0) }
+        let pids = try await observer.query("SELECT pid FROM pg_stat_activity WHERE application_name = \(name)").map {
+            try $0.decode(Int32.self, at: 0)
+        }
         #expect(!pids.isEmpty)
         for pid in pids { kill(pid, SIGSTOP) }
         let started = ContinuousClock.now
