@@ -46,7 +46,7 @@ let package = Package(
 
         // Linux's epoll, which Glibc's Swift module leaves out.
         .systemLibrary(name: "CEpoll"),
-        // Pool state machine, the pool, and the socket waiter that both database clients share.
+        // Pool state machine, the pool, and the socket waiter of the Postgres client's exclusive connections.
         .target(name: "ConnectionPool", dependencies: ["CEpoll"]),
         .target(
             name: "Postgres",
