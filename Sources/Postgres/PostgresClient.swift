@@ -104,6 +104,9 @@ public final class PostgresClient: Sendable, Service {
     /// Reads through `read(_:)`, for code that takes a reader rather than a client.
     public var reader: PostgresReader { PostgresReader(client: self) }
 
+    /// Reads each on an exclusive connection from the pool, for code that takes a reader.
+    public var exclusiveReader: PostgresReader { PostgresReader(client: self, pipelined: false) }
+
     public var poolStatistics: PoolStateMachine.Statistics { pool.statistics }
 
     /// Lends one connection to `body`; statements in it run in autocommit mode.
@@ -136,12 +139,27 @@ public final class PostgresClient: Sendable, Service {
     }
 }
 
-/// Runs single read-only statements on a client's pipelined connections (`PostgresClient.read`).
+/// Runs single read-only statements for code that takes a reader rather than a client: on the client's
+/// pipelined connections (`PostgresClient.read`), or each on an exclusive connection from the pool.
 public struct PostgresReader: Sendable {
     public let client: PostgresClient
+    /// false: every statement leases a connection of its own (`PostgresClient.query`).
+    public let pipelined: Bool
+
+    public init(client: PostgresClient, pipelined: Bool = true) {
+        self.client = client
+        self.pipelined = pipelined
+    }
 
     public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
-        try await client.read(query)
+        if pipelined { return try await client.read(query) }
+        do {
+            return try await client.query(query)
+        } catch let error as PostgresError {
+            throw error
+        } catch {
+            throw PostgresError(code: .shutDown, message: "\(error)")
+        }
     }
 }
 

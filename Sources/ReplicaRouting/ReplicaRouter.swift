@@ -128,10 +128,12 @@ public final class ReplicaRouter: Service, Sendable {
 
     /// Runs `body` on a node chosen for `token`. `body` runs one statement that returns the data and the
     /// checkpoint of the same snapshot, and returns both; an answer whose checkpoint is below the token is
-    /// thrown away and the read goes elsewhere, so no answer is ever staler than the token.
+    /// thrown away and the read goes elsewhere, so no answer is ever staler than the token. `pipelined`:
+    /// the statement shares a pipelined connection (`PostgresClient.read`); false leases an exclusive one.
     public func read<Result: Sendable>(
         token: ConsistencyToken?,
         budget: Duration = .seconds(1),
+        pipelined: Bool = true,
         _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
     ) async throws -> (Result, Served) {
         let deadline = ContinuousClock.now + budget
@@ -159,7 +161,7 @@ public final class ReplicaRouter: Service, Sendable {
                 state.withLock { $0.begin(name) }
                 metrics.nodes[name]?.requests.increment()
                 do {
-                    let (result, asOf) = try await body(replica.client.reader)
+                    let (result, asOf) = try await body(PostgresReader(client: replica.client, pipelined: pipelined))
                     state.withLock {
                         $0.end(name)
                         $0.observe(checkpoint: asOf, on: name)
@@ -189,14 +191,14 @@ public final class ReplicaRouter: Service, Sendable {
                 // round of health checks (a service just started) the replicas are unknown, not unusable:
                 // wait for the round within the budget rather than load the primary (I7).
                 if state.withLock({ $0.measured }) {
-                    if let answer = try await readFromPrimary(token: token, body) { return answer }
+                    if let answer = try await readFromPrimary(token: token, pipelined: pipelined, body) { return answer }
                 } else {
                     firstRoundPauses.add(1, ordering: .relaxed)
                 }
                 waited = true
             }
             guard ContinuousClock.now < deadline else {
-                if let answer = try await readFromPrimary(token: token, body) { return answer }
+                if let answer = try await readFromPrimary(token: token, pipelined: pipelined, body) { return answer }
                 throw RoutingError.unavailable
             }
             try await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
@@ -225,6 +227,7 @@ public final class ReplicaRouter: Service, Sendable {
     /// has not applied it yet), so that the caller waits within its budget.
     private func readFromPrimary<Result: Sendable>(
         token: ConsistencyToken?,
+        pipelined: Bool,
         _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
     ) async throws -> (Result, Served)? {
         let policy = state.withLock { $0.policy }
@@ -239,7 +242,7 @@ public final class ReplicaRouter: Service, Sendable {
         let result: Result
         let asOf: ConsistencyToken
         do {
-            (result, asOf) = try await body(primary.reader)
+            (result, asOf) = try await body(PostgresReader(client: primary, pipelined: pipelined))
         } catch {
             metrics.primary.errors.increment()
             throw error

@@ -31,7 +31,7 @@ extension AlbumRoutes {
             }
             let token = try Self.token(request)
             let statement = Self.listStatement(search: search, artist: artist, after: after, limit: limit + 1)
-            let (page, served) = try await read(token: token) { session -> ([ListedAlbum], ConsistencyToken) in
+            let (page, served) = try await read(token: token, pipelined: false) { session -> ([ListedAlbum], ConsistencyToken) in
                 var asOf = ConsistencyToken.origin
                 var albums: [ListedAlbum] = []
                 for row in try await session.query(statement) {
@@ -59,7 +59,7 @@ extension AlbumRoutes {
                 afterVersion = version
             }
             let token = try Self.token(request)
-            let ((exists, events), served) = try await read(token: token) { session -> ((Bool, [HistoryEvent]), ConsistencyToken) in
+            let ((exists, events), served) = try await read(token: token, pipelined: false) { session -> ((Bool, [HistoryEvent]), ConsistencyToken) in
                 var asOf = ConsistencyToken.origin
                 var exists = false
                 var events: [HistoryEvent] = []

@@ -136,12 +136,16 @@ struct AlbumRoutes<Context: RequestContext> {
         }
     }
 
+    /// `pipelined`: an album's read (a point lookup) shares a pipelined connection; list, search and
+    /// history pages each lease an exclusive connection: pipelined, their p99 on two cores was three to
+    /// four times the exclusive connections' (bench/reads, README "Benchmarks").
     func read<Result: Sendable>(
         token: ConsistencyToken?,
+        pipelined: Bool = true,
         _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
     ) async throws -> (Result, ReplicaRouter.Served) {
         do {
-            return try await router.read(token: token, budget: tokenBudget, body)
+            return try await router.read(token: token, budget: tokenBudget, pipelined: pipelined, body)
         } catch ReplicaRouter.RoutingError.unavailable {
             if let token, await router.neverIssued(token) {
                 throw Problem(
