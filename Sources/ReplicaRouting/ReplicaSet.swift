@@ -1,4 +1,30 @@
 import EventStore
+import Synchronization
+
+/// Random numbers for spreading reads, not for secrets: SplitMix64 from a seed drawn once per process and
+/// advanced per use. The system generator makes a system call (getrandom) for every number, two or three
+/// of them per read.
+struct SpreadGenerator: RandomNumberGenerator {
+    private static let seeds = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+    private var state: UInt64
+
+    /// Each use starts at a scrambled point of its own, so that consecutive reads' streams do not overlap.
+    init() {
+        state = Self.mix(Self.seeds.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(state)
+    }
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
 
 /// The routing state of the replicas: their health, the reads in flight on each, and which were taken
 /// out after a failure. Pure: time and randomness come from the caller, so every choice is unit-tested.
@@ -75,7 +101,7 @@ public struct ReplicaSet: Sendable {
     }
 
     public func choose(token: ConsistencyToken?, excluding: Set<String> = []) -> Choice {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SpreadGenerator()
         return choose(token: token, excluding: excluding, using: &generator)
     }
 

@@ -34,6 +34,21 @@ struct ReplicaSetTests {
         return set
     }
 
+    @Test("the choice without a caller's generator (the router's) spreads reads over equal replicas")
+    func defaultGeneratorSpreads() {
+        let set = set(["replica1", "replica2", "replica3"])
+        var counts: [String: Int] = [:]
+        for _ in 0..<3000 {
+            guard case .replica(let name) = set.choose(token: nil) else {
+                Issue.record("no replica chosen")
+                return
+            }
+            counts[name, default: 0] += 1
+        }
+        #expect(counts.count == 3, "\(counts)")
+        #expect(counts.values.allSatisfy { $0 > 800 }, "\(counts)")
+    }
+
     @Test("before any health check no replica is usable: the primary")
     mutating func unknownNodes() {
         let set = ReplicaSet(names: ["replica1", "replica2"])
