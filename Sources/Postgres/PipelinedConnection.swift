@@ -78,6 +78,12 @@ final class PipelinedConnection: @unchecked Sendable {
     // The answer of the oldest read so far.
     private var rows: PostgresRows?
     private var failure: PostgresError?
+    /// Results of the oldest read so far, and whether its Parse (when it prepared) failed.
+    private var headResults = 0
+    private var headParseFailed = false
+    /// After a plan went stale (0A000) the connection's old statements are useless: it is closed once
+    /// idle rather than left holding them.
+    private var retiring = false
     private var prepared: [PreparedKey: String] = [:]
     private var statements = 0
     private var watchingWritable = false
@@ -87,6 +93,8 @@ final class PipelinedConnection: @unchecked Sendable {
     /// Its client shut down: no new reads come, and the connection closes when the last one is answered.
     var isShutDown = false
     private static let maximumPrepared = 512
+    /// The protocol counts binds in 16 bits; libpq refuses more without touching the connection.
+    private static let maximumBinds = 65_535
     /// A read older than this on an open connection makes the chooser open or use another.
     private static let stallAfter: Duration = .milliseconds(50)
 
@@ -104,14 +112,17 @@ final class PipelinedConnection: @unchecked Sendable {
         case .closed: return 16
         case .connecting: return 4 + waiting.count
         case .open:
-            guard inFlight > 0 else { return 0 }
-            return inFlight + (now - sent[sentHead].sentAt > Self.stallAfter ? 1_000 : 0)
+            let retirement = retiring ? 500 : 0
+            guard inFlight > 0 else { return retirement }
+            return retirement + inFlight + (now - sent[sentHead].sentAt > Self.stallAfter ? 1_000 : 0)
         }
     }
 
-    /// When the oldest read in flight gives up.
+    /// When the oldest read in flight, or the first read waiting for the connection to open, gives up.
     var headDeadline: ContinuousClock.Instant? {
-        inFlight > 0 ? sent[sentHead].read.deadline : nil
+        let sentDeadline = inFlight > 0 ? sent[sentHead].read.deadline : nil
+        guard let waitingDeadline = waiting.lazy.map(\.deadline).min() else { return sentDeadline }
+        return sentDeadline.map { min($0, waitingDeadline) } ?? waitingDeadline
     }
 
     func enqueue(_ read: PipelinedRead) {
@@ -146,7 +157,10 @@ final class PipelinedConnection: @unchecked Sendable {
             let socket = PQsocket(connection)
             let id = loop.register(self, socket: socket)
             state = .open(connection, id: id, socket: socket)
-            for read in reads { send(read, on: connection) }
+            // Through enqueue, which looks at the state afresh: a send that breaks the connection
+            // sends the rest of them on a new one.
+            for read in reads { enqueue(read) }
+            closeIfIdleAfterShutdown()
         }
     }
 
@@ -165,27 +179,39 @@ final class PipelinedConnection: @unchecked Sendable {
             loop.complete(read, .failure(error))
             return
         }
+        guard query.binds.count <= Self.maximumBinds else {
+            loop.complete(read, .failure(PostgresError(code: .invalidBind, message: "more than \(Self.maximumBinds) binds")))
+            return
+        }
         let key = PreparedKey(sql: query.sql, types: query.binds.map(\.oid))
         var preparing: PreparedKey?
-        let name: String
+        let name: String?
         if let known = prepared[key] {
             name = known
+        } else if query.binds.isEmpty || prepared.count >= Self.maximumPrepared {
+            // Statements without binds (SQL text that may be unique each time) and any beyond the
+            // cache's bound go as the unnamed statement, which the server replaces rather than keeps.
+            name = nil
         } else {
-            if prepared.count >= Self.maximumPrepared { prepared.removeAll() }
             statements += 1
-            name = "catalog_p\(statements)"
             let types = key.types
-            guard types.withUnsafeBufferPointer({ PQsendPrepare(connection, name, query.sql, Int32(types.count), $0.baseAddress) }) == 1 else {
+            let named = "catalog_p\(statements)"
+            guard types.withUnsafeBufferPointer({ PQsendPrepare(connection, named, query.sql, Int32(types.count), $0.baseAddress) }) == 1 else {
                 broken(failing: read)
                 return
             }
-            prepared[key] = name
+            prepared[key] = named
             preparing = key
+            name = named
         }
         if sentThisTurn == 1, !corked, case .open(_, _, let socket) = state { cork(socket, true) }
         sentThisTurn += 1
-        let queued = binds.withArrays { _, values, lengths, formats in
-            PQsendQueryPrepared(connection, name, Int32(query.binds.count), values, lengths, formats, 0)
+        let queued = binds.withArrays { types, values, lengths, formats in
+            if let name {
+                PQsendQueryPrepared(connection, name, Int32(query.binds.count), values, lengths, formats, 0)
+            } else {
+                PQsendQueryParams(connection, query.sql, Int32(query.binds.count), types, values, lengths, formats, 0)
+            }
         }
         guard queued == 1, PQpipelineSync(connection) == 1 else {
             broken(failing: read)
@@ -226,9 +252,9 @@ final class PipelinedConnection: @unchecked Sendable {
     }
 
     func socketReady(readable: Bool, writable: Bool) {
-        guard case .open(let connection, _, _) = state else { return }
         if writable { flush() }
-        guard readable else { return }
+        // flush may have found the connection broken and closed it.
+        guard readable, case .open(let connection, _, _) = state else { return }
         guard PQconsumeInput(connection) == 1 else {
             broken()
             return
@@ -240,7 +266,8 @@ final class PipelinedConnection: @unchecked Sendable {
     /// when it prepared, its statement's result, and the sync's.
     private func collect(_ connection: OpaquePointer) {
         var emptyTurns = 0
-        while inFlight > 0 {
+        // A read sent again from finishHead may break and close the connection: look before each call.
+        while inFlight > 0, isOpen(connection) {
             guard PQisBusy(connection) == 0 else { break }
             guard let result = PQgetResult(connection) else {
                 // One NULL ends each statement's results; two in a row mean libpq and this connection
@@ -257,21 +284,30 @@ final class PipelinedConnection: @unchecked Sendable {
             switch PQresultStatus(result) {
             case PGRES_PIPELINE_SYNC:
                 finishHead()
+                continue
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
                 if failure == nil { rows = PostgresConnection.copyRows(result) }
             case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
                 if failure == nil { failure = PostgresConnection.serverError(result) }
+                if headResults == 0 && sent[sentHead].preparing != nil { headParseFailed = true }
             case PGRES_PIPELINE_ABORTED:
                 if failure == nil { failure = PostgresError(code: .server, message: "an earlier step of this read failed") }
             default:
                 if failure == nil { failure = PostgresError(code: .server, message: "unsupported result status \(PQresultStatus(result).rawValue)") }
             }
+            headResults += 1
         }
+        guard isOpen(connection) else { return }
         if PQstatus(connection) != CONNECTION_OK {
             broken()
         } else if inFlight == 0 {
             closeIfIdleAfterShutdown()
         }
+    }
+
+    private func isOpen(_ connection: OpaquePointer) -> Bool {
+        if case .open(let current, _, _) = state, current == connection { return true }
+        return false
     }
 
     private func finishHead() {
@@ -286,17 +322,23 @@ final class PipelinedConnection: @unchecked Sendable {
         }
         let outcome = rows
         let error = failure
+        let parseFailed = headParseFailed
         rows = nil
         failure = nil
+        headResults = 0
+        headParseFailed = false
         guard let error else {
             loop.complete(head.read, .success(outcome ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")))
             return
         }
-        if let key = head.preparing { prepared.removeValue(forKey: key) }
+        // Only a failed Parse leaves no statement behind; after a failed Bind or Execute it exists.
+        if parseFailed, let key = head.preparing { prepared.removeValue(forKey: key) }
         if error.sqlState == "0A000" || error.sqlState == "26000" {
             // "cached plan must not change result type" after a schema change, or a statement the server
-            // no longer knows: prepare afresh (under a new name), and run the read once more.
+            // no longer knows: prepare afresh (under a new name), run the read once more, and close the
+            // connection once idle so that the stale statements go with it.
             prepared.removeAll()
+            retiring = true
             if !head.read.isRetry {
                 var again = head.read
                 again.isRetry = true
@@ -309,8 +351,14 @@ final class PipelinedConnection: @unchecked Sendable {
 
     /// The oldest read's deadline passed: the server's state is unknown, so every read in flight here
     /// fails and the connection is closed; the next read opens a new one.
-    func timedOut() {
-        broken(PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)"), retry: false)
+    func timedOut(now: ContinuousClock.Instant) {
+        let error = PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")
+        // Reads waiting for the connection to open: those past their deadline end, the others wait on.
+        if waiting.contains(where: { $0.deadline <= now }) {
+            for read in waiting where read.deadline <= now { loop.complete(read, .failure(error)) }
+            waiting.removeAll { $0.deadline <= now }
+        }
+        if inFlight > 0, sent[sentHead].read.deadline <= now { broken(error, retry: false) }
     }
 
     private func broken(failing read: PipelinedRead) {
@@ -340,6 +388,9 @@ final class PipelinedConnection: @unchecked Sendable {
         watchingWritable = false
         corked = false
         sentThisTurn = 0
+        retiring = false
+        headResults = 0
+        headParseFailed = false
         prepared.removeAll()
         let reads = sent[sentHead...].map(\.read)
         sent.removeAll()
@@ -358,12 +409,16 @@ final class PipelinedConnection: @unchecked Sendable {
         }
     }
 
-    /// After the client shut down, closes the connection once its last read is answered.
+    /// After the client shut down, or once a retiring connection is idle, closes it.
     func closeIfIdleAfterShutdown() {
-        guard isShutDown, inFlight == 0, waiting.isEmpty, case .open(let connection, let id, let socket) = state else { return }
+        guard isShutDown || retiring, inFlight == 0, waiting.isEmpty, case .open(let connection, let id, let socket) = state else { return }
         loop.unregister(id: id, socket: socket)
         PQfinish(connection)
         state = .closed
         prepared.removeAll()
+        retiring = false
+        corked = false
+        sentThisTurn = 0
+        watchingWritable = false
     }
 }

@@ -64,6 +64,8 @@ final class PostgresEventLoop: @unchecked Sendable {
     private let connectQueue: DispatchQueue
     // Loop-thread state.
     private var connections: [Int: PipelinedConnection] = [:]
+    /// Connections being opened, whose waiting reads have deadlines too.
+    private var opening: [ObjectIdentifier: PipelinedConnection] = [:]
     private var nextConnectionID = 1
     private var ready: [PipelinedConnection] = []
     /// Answers of this turn, by the event loop their task is resumed on.
@@ -165,6 +167,7 @@ final class PostgresEventLoop: @unchecked Sendable {
             }
             set.choose().enqueue(read)
         case .connected(let connection, let outcome):
+            opening.removeValue(forKey: ObjectIdentifier(connection))
             connection.connected(outcome)
         case .shutdown(let set):
             set.isShutDown = true
@@ -186,6 +189,9 @@ final class PostgresEventLoop: @unchecked Sendable {
         for connection in connections.values {
             if let deadline = connection.headDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
         }
+        for connection in opening.values {
+            if let deadline = connection.headDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        }
         guard let earliest else { return -1 }
         let left = earliest - ContinuousClock.now
         return left <= .zero ? 0 : Int32(min(left.milliseconds + 1, 60_000))
@@ -193,8 +199,12 @@ final class PostgresEventLoop: @unchecked Sendable {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
+        // Each loop walks a copy of its dictionary, so a connection closed on the way does no harm.
         for connection in connections.values {
-            if let deadline = connection.headDeadline, deadline <= now { connection.timedOut() }
+            if let deadline = connection.headDeadline, deadline <= now { connection.timedOut(now: now) }
+        }
+        for connection in opening.values {
+            if let deadline = connection.headDeadline, deadline <= now { connection.timedOut(now: now) }
         }
     }
 
@@ -240,6 +250,7 @@ final class PostgresEventLoop: @unchecked Sendable {
 
     /// Opens a connection off the loop; the outcome comes back as a message.
     func connect(_ connection: PipelinedConnection, settings: ConnectionSettings, logger: Logger) {
+        opening[ObjectIdentifier(connection)] = connection
         connectQueue.async { [self] in
             let outcome = NewConnection.open(settings, logger: logger)
             submit(.connected(connection, outcome))

@@ -89,6 +89,26 @@ import Testing
         await observer.shutdown()
     }
 
+    /// A statement whose Parse failed (its table did not exist yet) is prepared again once it can be, and
+    /// one whose Bind failed (a bad cast of a bind) stays prepared and answers the next read.
+    @Test func aStatementIsPreparedAgainAfterItsParseFailed() async throws {
+        let client = try ownerClient(poolSize: 1)
+        let table = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        let select = { (value: String) in PostgresQuery(unsafeSQL: "SELECT n FROM \(table) WHERE n = $1::int8", binds: [value.postgresBind]) }
+        let missing = await #expect(throws: PostgresError.self) { try await client.read(select("1")) }
+        #expect(missing?.sqlState == "42P01")
+        try await client.query(PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (n int8)"))
+        try await client.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) VALUES (1), (2)"))
+        for _ in 0..<3 {
+            #expect(try await client.read(select("1"))[0].decode(Int.self, at: 0) == 1)
+            let badCast = await #expect(throws: PostgresError.self) { try await client.read(select("one")) }
+            #expect(badCast?.sqlState == "22P02")
+            #expect(try await client.read(select("2"))[0].decode(Int.self, at: 0) == 2)
+        }
+        try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE \(table)"))
+        await client.shutdown()
+    }
+
     /// The server's statement_timeout cancels one slow read in the middle of a full pipeline: that read
     /// fails with 57014, every read sent behind it is answered, and later reads work on the same client.
     @Test func aStatementTimeoutFailsOnlyItsOwnRead() async throws {
