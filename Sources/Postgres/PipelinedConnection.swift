@@ -12,7 +12,6 @@ struct PipelinedRead: Sendable {
     let origin: (any EventLoop)?
     /// Sent again once already (after its connection broke, or its prepared statement went away).
     var isRetry = false
-
 }
 
 /// One client's pipelined connections on one loop.
@@ -339,14 +338,19 @@ final class PipelinedConnection: @unchecked Sendable {
             // connection once idle so that the stale statements go with it.
             prepared.removeAll()
             retiring = true
-            if !head.read.isRetry {
-                var again = head.read
-                again.isRetry = true
-                enqueue(again)
-                return
-            }
+            if sendAgain(head.read) { return }
         }
         loop.complete(head.read, .failure(error))
+    }
+
+    /// Sends a read once more (on this connection, or a new one when it is closed), unless it was sent
+    /// again already; false then, and the caller ends it.
+    private func sendAgain(_ read: PipelinedRead) -> Bool {
+        guard !read.isRetry else { return false }
+        var again = read
+        again.isRetry = true
+        enqueue(again)
+        return true
     }
 
     /// The oldest read's deadline passed: the server's state is unknown, so every read in flight here
@@ -363,12 +367,8 @@ final class PipelinedConnection: @unchecked Sendable {
 
     private func broken(failing read: PipelinedRead) {
         broken()
-        if read.isRetry {
+        if !sendAgain(read) {
             loop.complete(read, .failure(PostgresError(code: .connectionLost, message: "the connection to the server broke")))
-        } else {
-            var again = read
-            again.isRetry = true
-            enqueue(again)
         }
     }
 
@@ -377,10 +377,27 @@ final class PipelinedConnection: @unchecked Sendable {
     /// connection the server closed costs no error); a timeout is not retried.
     private func broken(_ error: PostgresError? = nil, retry: Bool = true) {
         var error = error
+        if error == nil, case .open(let connection, _, _) = state {
+            error = PostgresError(code: .connectionLost, message: PostgresConnection.firstLine(String(cString: PQerrorMessage(connection))))
+        }
+        let reads = sent[sentHead...].map(\.read)
+        close()
+        let failed = error ?? PostgresError(code: .connectionLost, message: "the server closed the connection")
+        for read in reads {
+            if retry && sendAgain(read) { continue }
+            loop.complete(read, .failure(failed))
+        }
+    }
+
+    /// After the client shut down, or once a retiring connection is idle, closes it.
+    func closeIfIdleAfterShutdown() {
+        guard isShutDown || retiring, inFlight == 0, waiting.isEmpty, case .open = state else { return }
+        close()
+    }
+
+    /// Closes the server connection and forgets everything about it; reads in flight are the caller's.
+    private func close() {
         if case .open(let connection, let id, let socket) = state {
-            if error == nil {
-                error = PostgresError(code: .connectionLost, message: PostgresConnection.firstLine(String(cString: PQerrorMessage(connection))))
-            }
             loop.unregister(id: id, socket: socket)
             PQfinish(connection)
         }
@@ -392,33 +409,9 @@ final class PipelinedConnection: @unchecked Sendable {
         headResults = 0
         headParseFailed = false
         prepared.removeAll()
-        let reads = sent[sentHead...].map(\.read)
         sent.removeAll()
         sentHead = 0
         rows = nil
         failure = nil
-        let failed = error ?? PostgresError(code: .connectionLost, message: "the server closed the connection")
-        for read in reads {
-            if retry && !read.isRetry {
-                var again = read
-                again.isRetry = true
-                enqueue(again)
-            } else {
-                loop.complete(read, .failure(failed))
-            }
-        }
-    }
-
-    /// After the client shut down, or once a retiring connection is idle, closes it.
-    func closeIfIdleAfterShutdown() {
-        guard isShutDown || retiring, inFlight == 0, waiting.isEmpty, case .open(let connection, let id, let socket) = state else { return }
-        loop.unregister(id: id, socket: socket)
-        PQfinish(connection)
-        state = .closed
-        prepared.removeAll()
-        retiring = false
-        corked = false
-        sentThisTurn = 0
-        watchingWritable = false
     }
 }

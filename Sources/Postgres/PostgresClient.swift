@@ -22,7 +22,7 @@ public final class PostgresClient: Sendable, Service {
         public var checkoutTimeout: Duration = .seconds(5)
         /// Shown in pg_stat_activity. Default "album-catalog".
         public var applicationName: String = "album-catalog"
-        /// Pipelined connections for `read` per event loop of the client (one loop per core); each carries
+        /// Pipelined connections for `read` per event loop of the client (one loop per two cores); each carries
         /// many reads at once. They open on first use, the second only when the first is busy. Default 2.
         public var pipelinedConnectionsPerLoop: Int = 2
 
@@ -98,14 +98,8 @@ public final class PostgresClient: Sendable, Service {
         return try outcome.get()
     }
 
-    /// The client's event loops for pipelined reads (one per core), shared by every client in the process.
+    /// The client's event loops for pipelined reads (one per two cores), shared by every client in the process.
     public static var eventLoopCount: Int { PostgresEventLoop.all.count }
-
-    /// Reads through `read(_:)`, for code that takes a reader rather than a client.
-    public var reader: PostgresReader { PostgresReader(client: self) }
-
-    /// Reads each on an exclusive connection from the pool, for code that takes a reader.
-    public var exclusiveReader: PostgresReader { PostgresReader(client: self, pipelined: false) }
 
     public var poolStatistics: PoolStateMachine.Statistics { pool.statistics }
 

@@ -35,6 +35,7 @@ final class PostgresEventLoop: @unchecked Sendable {
     /// The loop for a read from a task on `origin`: each NIO event loop keeps to one of ours (so that
     /// its reads travel together); reads from elsewhere go round robin.
     static func index(for origin: (any EventLoop)?) -> Int {
+        guard all.count > 1 else { return 0 }
         guard let origin else { return nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue % all.count }
         let key = ObjectIdentifier(origin)
         return byEventLoop.withLock { known in
@@ -57,7 +58,6 @@ final class PostgresEventLoop: @unchecked Sendable {
         var sleeping = false
     }
 
-    let index: Int
     private let inbox = Mutex(Inbox())
     private let epoll: Int32
     private let wakeDescriptor: Int32
@@ -77,7 +77,6 @@ final class PostgresEventLoop: @unchecked Sendable {
     }
 
     private init(index: Int) {
-        self.index = index
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
         wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -183,15 +182,11 @@ final class PostgresEventLoop: @unchecked Sendable {
         ready.removeAll(keepingCapacity: true)
     }
 
-    /// Milliseconds until the earliest deadline of a read in flight, -1 when none.
+    /// Milliseconds until the earliest deadline of a read in flight or waiting for a connection to open,
+    /// -1 when none.
     private func nextTimeout() -> Int32 {
-        var earliest: ContinuousClock.Instant?
-        for connection in connections.values {
-            if let deadline = connection.headDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
-        }
-        for connection in opening.values {
-            if let deadline = connection.headDeadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
-        }
+        var earliest = connections.values.lazy.compactMap(\.headDeadline).min()
+        if let opened = opening.values.lazy.compactMap(\.headDeadline).min(), earliest.map({ opened < $0 }) ?? true { earliest = opened }
         guard let earliest else { return -1 }
         let left = earliest - ContinuousClock.now
         return left <= .zero ? 0 : Int32(min(left.milliseconds + 1, 60_000))
