@@ -20,6 +20,8 @@ public final class ConnectionPool<Connection: Sendable>: Sendable {
         var continuations: [PoolStateMachine.WaiterID: CheckedContinuation<Int, any Error>] = [:]
         // Outcomes that arrived before the waiter had stored its continuation.
         var early: [PoolStateMachine.WaiterID: Result<Int, any Error>] = [:]
+        /// `drain` callers waiting for the last lent connection to come back.
+        var drainers: [CheckedContinuation<Void, Never>] = []
     }
 
     public init(size: Int, makeConnection: (Int) -> Connection) {
@@ -29,6 +31,11 @@ public final class ConnectionPool<Connection: Sendable>: Sendable {
 
     public var statistics: PoolStateMachine.Statistics {
         state.withLock { $0.machine.statistics }
+    }
+
+    /// `drain` callers waiting for lent connections to come back.
+    public var waitingDrains: Int {
+        state.withLock { $0.drainers.count }
     }
 
     /// Lends a connection to `body`, waiting at most `timeout` for one to be free.
@@ -71,17 +78,20 @@ public final class ConnectionPool<Connection: Sendable>: Sendable {
     }
 
     public func release(slot: Int) {
-        let resumption: (CheckedContinuation<Int, any Error>, Int)? = state.withLock { state in
+        let (resumption, drained) = state.withLock { state -> ((CheckedContinuation<Int, any Error>, Int)?, [CheckedContinuation<Void, Never>]) in
             switch state.machine.release(slot: slot) {
             case .idle:
-                return nil
+                guard !state.drainers.isEmpty, state.machine.statistics.leased == 0 else { return (nil, []) }
+                defer { state.drainers.removeAll() }
+                return (nil, state.drainers)
             case .resume(let waiter, let slot):
-                if let continuation = state.continuations.removeValue(forKey: waiter) { return (continuation, slot) }
+                if let continuation = state.continuations.removeValue(forKey: waiter) { return ((continuation, slot), []) }
                 state.early[waiter] = .success(slot)
-                return nil
+                return (nil, [])
             }
         }
         if let (continuation, slot) = resumption { continuation.resume(returning: slot) }
+        for drainer in drained { drainer.resume() }
     }
 
     /// Fails every waiter and every later lease. Connections already lent out come back through `release`.
@@ -100,8 +110,14 @@ public final class ConnectionPool<Connection: Sendable>: Sendable {
     /// closes each connection with `close`.
     public func drain(closingEachWith close: (Connection) async -> Void) async {
         shutdown()
-        while statistics.leased > 0 {
-            try? await Task.sleep(for: .milliseconds(10))
+        // Not a sleep in a loop: a cancelled task's sleep returns at once, and that loop would spin.
+        await withCheckedContinuation { (drainer: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { state in
+                guard state.machine.statistics.leased > 0 else { return true }
+                state.drainers.append(drainer)
+                return false
+            }
+            if idle { drainer.resume() }
         }
         for connection in connections { await close(connection) }
     }

@@ -70,4 +70,26 @@ private final class Tracker: Sendable {
     func end(_ connection: Int) {
         inUse.withLock { _ = $0.remove(connection) }
     }
+
+    /// A drain whose task is cancelled (graceful shutdown cancels services) waits for the lent connection
+    /// without a sleep in a loop: a cancelled task's sleep returns at once, and such a loop spun a core at
+    /// 100% in a query-api that could not bind its port while a health check held a connection.
+    @Test(.timeLimit(.minutes(1))) func aCancelledDrainWaitsForLentConnectionsWithoutPolling() async throws {
+        let pool = ConnectionPool(size: 2) { $0 }
+        let held = try await pool.lease(timeout: .seconds(1))
+        let closed = Atomic<Int>(0)
+        let drain = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await pool.drain { _ in closed.add(1, ordering: .relaxed) }
+        }
+        while pool.waitingDrains == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(closed.load(ordering: .relaxed) == 0)
+        pool.release(slot: held)
+        await drain.value
+        #expect(closed.load(ordering: .relaxed) == 2)
+        #expect(pool.waitingDrains == 0)
+        // Nothing lent: a drain returns at once.
+        await pool.drain { _ in closed.add(1, ordering: .relaxed) }
+        #expect(closed.load(ordering: .relaxed) == 4)
+    }
 }
