@@ -232,3 +232,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Every async function of ours runs on its caller's executor unless it says @concurrent (SE-0461): a
+// nonisolated async call is no longer a trip through the event loop's job queue.
+for target in package.targets where target.type != .system && target.type != .binary && target.type != .plugin {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+}

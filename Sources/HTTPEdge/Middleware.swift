@@ -21,7 +21,11 @@ public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
         self.metrics = metrics
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    @concurrent public func handle(
+        _ request: Request,
+        context: Context,
+        next: @concurrent (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let id = request.headers[.requestID].flatMap(Self.acceptable) ?? RequestIDs.next()
         var context = context
         context.logger[metadataKey: "request.id"] = .string(id)
