@@ -109,6 +109,14 @@ final class PostgresEventLoop: @unchecked Sendable {
     // MARK: - the loop's thread
 
     private func run() {
+        // SCHED_BATCH (3; Glibc's module does not export the name): the loop's wake-ups no longer preempt
+        // the NIO event loops serving HTTP; it runs when they yield or their slice ends, and then finds more
+        // answers and reads per turn. bench/reads on two cores, three alternating runs: NIO loops preempted
+        // 0.25 instead of 0.47 times per read, the loop's sleeps per read 0.06 instead of 0.21, its CPU per
+        // read 8 instead of 11-12 us, PostgreSQL's context switches per read 0.23 instead of 0.32, and
+        // 20,700-21,400 instead of 19,100-20,000 reads per second.
+        var policy = sched_param()
+        _ = sched_setscheduler(0, 3, &policy)
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var batch: [Message] = []
         while true {
