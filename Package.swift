@@ -174,7 +174,7 @@ let package = Package(
             name: "ViewCache",
             dependencies: [
                 "Domain", "EventStore", "Redis", "TestFaults", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "ViewCacheTests", dependencies: ["ViewCache", "ClusterHarness"]),

@@ -62,9 +62,11 @@ final class PipelinedConnection: @unchecked Sendable {
         var preparing: PreparedKey?
     }
 
-    private struct PreparedKey: Hashable {
-        var sql: String
-        var types: [UInt32]
+    /// A statement prepared here: by the `PostgresStatement` it came from (its declared types), or by its
+    /// SQL text and bind types.
+    private enum PreparedKey: Hashable {
+        case statement(PostgresStatement.Key)
+        case text(String, types: [UInt32])
     }
 
     private unowned let loop: PostgresEventLoop
@@ -182,7 +184,7 @@ final class PipelinedConnection: @unchecked Sendable {
             loop.complete(read, .failure(PostgresError(code: .invalidBind, message: "more than \(Self.maximumBinds) binds")))
             return
         }
-        let key = PreparedKey(sql: query.sql, types: query.binds.map(\.oid))
+        let key = query.statement.map(PreparedKey.statement) ?? .text(query.sql, types: query.binds.map(\.oid))
         var preparing: PreparedKey?
         let name: String?
         if let known = prepared[key] {
@@ -193,7 +195,7 @@ final class PipelinedConnection: @unchecked Sendable {
             name = nil
         } else {
             statements += 1
-            let types = key.types
+            let types = query.binds.map(\.oid)
             let named = "catalog_p\(statements)"
             guard types.withUnsafeBufferPointer({ PQsendPrepare(connection, named, query.sql, Int32(types.count), $0.baseAddress) }) == 1 else {
                 broken(failing: read)
@@ -285,7 +287,7 @@ final class PipelinedConnection: @unchecked Sendable {
                 finishHead()
                 continue
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-                if failure == nil { rows = PostgresConnection.copyRows(result) }
+                if failure == nil { rows = PostgresRows(copying: result) }
             case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
                 if failure == nil { failure = PostgresConnection.serverError(result) }
                 if headResults == 0 && sent[sentHead].preparing != nil { headParseFailed = true }
@@ -327,7 +329,7 @@ final class PipelinedConnection: @unchecked Sendable {
         headResults = 0
         headParseFailed = false
         guard let error else {
-            loop.complete(head.read, .success(outcome ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")))
+            loop.complete(head.read, .success(outcome ?? .empty))
             return
         }
         // Only a failed Parse leaves no statement behind; after a failed Bind or Execute it exists.

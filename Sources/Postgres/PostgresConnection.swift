@@ -15,13 +15,14 @@ public actor PostgresConnection {
     private var connection: OpaquePointer?
     private var currentLease: UInt64 = 0
     /// Statements with binds are prepared once per connection and then only bound and executed, which
-    /// spares the server a parse and a plan on every call. Keyed by SQL text and bind types.
+    /// spares the server a parse and a plan on every call. Keyed by the `PostgresStatement` a query came
+    /// from, else by SQL text and bind types.
     private var prepared: [PreparedKey: String] = [:]
     private static let maximumPrepared = 512
 
-    private struct PreparedKey: Hashable {
-        var sql: String
-        var types: [UInt32]
+    private enum PreparedKey: Hashable {
+        case statement(PostgresStatement.Key)
+        case text(String, types: [UInt32])
     }
 
     init(settings: ConnectionSettings, label: String, logger: Logger) {
@@ -93,14 +94,14 @@ public actor PostgresConnection {
         on connection: OpaquePointer,
         deadline: ContinuousClock.Instant
     ) async throws(PostgresError) -> String {
-        let key = PreparedKey(sql: query.sql, types: query.binds.map(\.oid))
+        let key = query.statement.map(PreparedKey.statement) ?? .text(query.sql, types: query.binds.map(\.oid))
         if let name = prepared[key] { return name }
         if prepared.count >= Self.maximumPrepared {
             try await run("DEALLOCATE ALL", on: connection, deadline: deadline)
             prepared.removeAll()
         }
         let name = "catalog_\(prepared.count + 1)"
-        let types = key.types
+        let types = query.binds.map(\.oid)
         let sent = types.withUnsafeBufferPointer { PQsendPrepare(connection, name, query.sql, Int32(types.count), $0.baseAddress) }
         guard sent == 1 else {
             let error = connectionError(connection, code: .connectionLost)
@@ -201,7 +202,7 @@ public actor PostgresConnection {
             defer { PQclear(result) }
             switch PQresultStatus(result) {
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
-                if failure == nil { rows = Self.copyRows(result) }
+                if failure == nil { rows = PostgresRows(copying: result) }
             case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
                 if failure == nil { failure = Self.serverError(result) }
             default:
@@ -215,7 +216,7 @@ public actor PostgresConnection {
             throw error ?? PostgresError(code: .connectionLost, message: "the server closed the connection")
         }
         if let failure { throw failure }
-        return rows ?? PostgresRows(columns: [], cells: [], affectedRows: nil, commandTag: "")
+        return rows ?? .empty
     }
 
     private func flush(_ connection: OpaquePointer, deadline: ContinuousClock.Instant) async throws(PostgresError) {
@@ -257,31 +258,6 @@ public actor PostgresConnection {
         }
         let message = [field(UInt8(ascii: "M")), field(UInt8(ascii: "D"))].compactMap { $0 }.joined(separator: " ")
         return PostgresError(code: .server, sqlState: field(UInt8(ascii: "C")), constraint: field(UInt8(ascii: "n")), message: message)
-    }
-
-    static func copyRows(_ result: OpaquePointer) -> PostgresRows {
-        let rowCount = Int(PQntuples(result))
-        let columnCount = Int(PQnfields(result))
-        var columns: [PostgresRows.Column] = []
-        columns.reserveCapacity(columnCount)
-        for column in 0..<columnCount {
-            columns.append(.init(name: String(cString: PQfname(result, Int32(column))), oid: PQftype(result, Int32(column))))
-        }
-        var cells: [String?] = []
-        cells.reserveCapacity(rowCount * columnCount)
-        for row in 0..<Int32(rowCount) {
-            for column in 0..<Int32(columnCount) {
-                if PQgetisnull(result, row, column) == 1 {
-                    cells.append(nil)
-                } else {
-                    let length = Int(PQgetlength(result, row, column))
-                    let pointer = UnsafeRawPointer(PQgetvalue(result, row, column)!).assumingMemoryBound(to: UInt8.self)
-                    cells.append(String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self))
-                }
-            }
-        }
-        let tuples = String(cString: PQcmdTuples(result))
-        return PostgresRows(columns: columns, cells: cells, affectedRows: Int(tuples), commandTag: String(cString: PQcmdStatus(result)))
     }
 }
 

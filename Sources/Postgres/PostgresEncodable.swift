@@ -8,6 +8,37 @@ public protocol PostgresEncodable: Sendable {
 /// A Swift value that can be read from a column in PostgreSQL's text format.
 public protocol PostgresDecodable {
     init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError)
+    /// From the column's bytes (text format) without a `String` between; by default through `postgresText`.
+    init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError)
+}
+
+extension PostgresDecodable {
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        try self.init(postgresText: String(decoding: bytes, as: UTF8.self), oid: oid)
+    }
+}
+
+/// A decimal integer as PostgreSQL's text format writes it (an optional minus, then digits), read from its
+/// bytes; nil when it is not one or does not fit.
+func parseInteger<Value: FixedWidthInteger & SignedInteger>(_ bytes: UnsafeRawBufferPointer, as type: Value.Type) -> Value? {
+    var index = 0
+    let negative = bytes.first == UInt8(ascii: "-")
+    if negative { index = 1 }
+    guard index < bytes.count else { return nil }
+    var value: Value = 0
+    while index < bytes.count {
+        let digit = bytes[index] &- UInt8(ascii: "0")
+        guard digit < 10 else { return nil }
+        // Accumulate negatively so that the type's minimum parses too.
+        let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+        let (next, overflowPlus) = times.subtractingReportingOverflow(Value(digit))
+        guard !overflowTimes, !overflowPlus else { return nil }
+        value = next
+        index += 1
+    }
+    if negative { return value }
+    let (positive, overflow) = Value(0).subtractingReportingOverflow(value)
+    return overflow ? nil : positive
 }
 
 /// Why a column could not become the requested type. The value itself is not included: it may be data
@@ -36,12 +67,20 @@ extension Int: PostgresEncodable, PostgresDecodable {
         guard let value = Int(text) else { throw PostgresDecodingError(expected: "Int", oid: oid) }
         self = value
     }
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = parseInteger(bytes, as: Int.self) else { throw PostgresDecodingError(expected: "Int", oid: oid) }
+        self = value
+    }
 }
 
 extension Int64: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int8, text: String(self)) }
     public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
         guard let value = Int64(text) else { throw PostgresDecodingError(expected: "Int64", oid: oid) }
+        self = value
+    }
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = parseInteger(bytes, as: Int64.self) else { throw PostgresDecodingError(expected: "Int64", oid: oid) }
         self = value
     }
 }
@@ -52,12 +91,20 @@ extension Int32: PostgresEncodable, PostgresDecodable {
         guard let value = Int32(text) else { throw PostgresDecodingError(expected: "Int32", oid: oid) }
         self = value
     }
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = parseInteger(bytes, as: Int32.self) else { throw PostgresDecodingError(expected: "Int32", oid: oid) }
+        self = value
+    }
 }
 
 extension Int16: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int2, text: String(self)) }
     public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
         guard let value = Int16(text) else { throw PostgresDecodingError(expected: "Int16", oid: oid) }
+        self = value
+    }
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = parseInteger(bytes, as: Int16.self) else { throw PostgresDecodingError(expected: "Int16", oid: oid) }
         self = value
     }
 }
@@ -91,13 +138,46 @@ extension Bool: PostgresEncodable, PostgresDecodable {
         default: throw PostgresDecodingError(expected: "Bool", oid: oid)
         }
     }
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        // The server writes t or f; anything longer goes the long way.
+        if bytes.count == 1, bytes[0] == UInt8(ascii: "t") {
+            self = true
+        } else if bytes.count == 1, bytes[0] == UInt8(ascii: "f") {
+            self = false
+        } else {
+            try self.init(postgresText: String(decoding: bytes, as: UTF8.self), oid: oid)
+        }
+    }
 }
 
 extension UUID: PostgresEncodable, PostgresDecodable {
-    public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.uuid, text: uuidString.lowercased()) }
+    /// Binary format: the 16 bytes, with no text to write here or to parse on the server (Foundation's
+    /// `uuidString` formats through `snprintf`).
+    public var postgresBind: PostgresBind {
+        let bytes = withUnsafeBytes(of: uuid) { Array($0) }
+        return PostgresBind(oid: PostgresOID.uuid, bytes: bytes, format: .binary)
+    }
+
     public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
         guard let value = UUID(uuidString: text) else { throw PostgresDecodingError(expected: "UUID", oid: oid) }
         self = value
+    }
+
+    /// The text form PostgreSQL writes, lower-case hex in 8-4-4-4-12 groups.
+    var postgresText: [UInt8] {
+        let digits: StaticString = "0123456789abcdef"
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        withUnsafeBytes(of: uuid) { bytes in
+            digits.withUTF8Buffer { digits in
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+                    text.append(digits[Int(byte >> 4)])
+                    text.append(digits[Int(byte & 0xF)])
+                }
+            }
+        }
+        return text
     }
 }
 
@@ -173,7 +253,7 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         for (index, element) in enumerated() {
             if index > 0 { literal.append(UInt8(ascii: ",")) }
             literal.append(UInt8(ascii: "\""))
-            for byte in element.postgresBind.bytes ?? [] {
+            for byte in element.postgresArrayElementText {
                 if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
                 literal.append(byte)
             }
@@ -186,15 +266,28 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
 
 public protocol PostgresArrayElement: PostgresEncodable {
     static var postgresArrayOID: UInt32 { get }
+    /// The element as text inside an array literal; by default its bind's bytes (which are text).
+    var postgresArrayElementText: [UInt8] { get }
+}
+
+extension PostgresArrayElement {
+    public var postgresArrayElementText: [UInt8] { postgresBind.bytes ?? [] }
 }
 
 extension String: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.textArray } }
 extension Int: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.int8Array } }
 extension Bool: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.boolArray } }
-extension UUID: PostgresArrayElement { public static var postgresArrayOID: UInt32 { PostgresOID.uuidArray } }
+extension UUID: PostgresArrayElement {
+    public static var postgresArrayOID: UInt32 { PostgresOID.uuidArray }
+    // Its bind is binary; an array literal wants its text.
+    public var postgresArrayElementText: [UInt8] { postgresText }
+}
 
 extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
     public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
         self = .some(try Wrapped(postgresText: text, oid: oid))
+    }
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        self = .some(try Wrapped(postgresBytes: bytes, oid: oid))
     }
 }

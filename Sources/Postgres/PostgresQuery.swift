@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A SQL statement whose interpolated values travel as `$n` binds, never as SQL text:
 ///
 ///     let rows = try await client.query("SELECT title FROM albums WHERE id = \(albumId)")
@@ -6,6 +8,9 @@
 public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolation {
     public var sql: String
     public var binds: [PostgresBind]
+    /// The `PostgresStatement` it was made from: a connection finds its prepared statement by this number
+    /// instead of hashing the SQL text each time.
+    var statement: PostgresStatement.Key?
 
     public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
         self.sql = sql
@@ -47,6 +52,43 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
         public mutating func appendInterpolation(unsafeSQL fragment: String) {
             sql += fragment
         }
+    }
+}
+
+/// A statement the program runs often, written once: its SQL with `$n` placeholders and the type of each.
+/// A query made from it carries a number that identifies it in this process, so a pipelined connection
+/// finds the statement it prepared by comparing numbers, not by building and hashing the SQL per read.
+///
+///     static let albumByID = PostgresStatement("SELECT ... WHERE id = $1", types: [PostgresOID.uuid])
+///     let rows = try await client.read(Self.albumByID(id))
+public struct PostgresStatement: Sendable {
+    public struct Key: Sendable, Hashable {
+        let number: Int
+    }
+
+    public let sql: String
+    /// The parameters' type OIDs, as the statement is prepared with.
+    public let types: [UInt32]
+    let key: Key
+    private static let numbers = Atomic<Int>(0)
+
+    public init(_ sql: String, types: [UInt32]) {
+        self.sql = sql
+        self.types = types
+        key = Key(number: Self.numbers.add(1, ordering: .relaxed).newValue)
+    }
+
+    /// The statement with these values bound. Values whose types differ from the declared ones (NULL
+    /// aside) make a plain query of the same SQL, prepared by its text.
+    public func callAsFunction(_ values: (any PostgresEncodable)?...) -> PostgresQuery {
+        var query = PostgresQuery(unsafeSQL: sql, binds: values.map { $0?.postgresBind ?? .null })
+        let matches =
+            query.binds.count == types.count
+            && zip(query.binds, types).allSatisfy { bind, type in bind.oid == type || (bind.bytes == nil && bind.oid == PostgresOID.unknown) }
+        guard matches else { return query }
+        for index in query.binds.indices { query.binds[index].oid = types[index] }
+        query.statement = key
+        return query
     }
 }
 

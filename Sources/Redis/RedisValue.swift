@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A reply from Redis. Bulk strings are bytes, so binary values round-trip unchanged.
 public enum RedisValue: Sendable, Hashable {
@@ -68,6 +69,10 @@ extension Int: RedisArgument {
 }
 extension Array: RedisArgument where Element == UInt8 { public var redisBytes: [UInt8] { self } }
 extension Data: RedisArgument { public var redisBytes: [UInt8] { Array(self) } }
+extension ByteBuffer: RedisArgument {
+    public var redisBytes: [UInt8] { Array(readableBytesView) }
+    public func appendRedisBulkString(to bytes: inout [UInt8]) { RESP.appendBulkString(readableBytesView, to: &bytes) }
+}
 
 /// One command with its arguments: `RedisCommand("SET", key, value, "PX", 5000)`. Encoded when made, in
 /// one array: writing it is one copy, whatever its number of arguments.

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import NIOCore
 
 /// What Redis holds for one album: the answer `GET /albums/{id}` gives, with the version it shows and the
 /// token of the snapshot it was read in. Unknown and archived albums are cached too, briefly, so that
@@ -17,10 +18,10 @@ public struct CachedView: Sendable, Equatable {
     public var version: Int
     /// The checkpoint of the snapshot the view was read in: it reflects every event up to this token.
     public var asOf: ConsistencyToken
-    /// The album view's JSON; empty unless live.
-    public var document: String
+    /// The album view's JSON, as the response's body will carry it; empty unless live.
+    public var document: ByteBuffer
 
-    public init(state: State, version: Int, asOf: ConsistencyToken, document: String = "") {
+    public init(state: State, version: Int, asOf: ConsistencyToken, document: ByteBuffer = ByteBuffer()) {
         self.state = state
         self.version = version
         self.asOf = asOf

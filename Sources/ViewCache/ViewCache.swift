@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import Redis
 import Synchronization
 
@@ -204,9 +205,14 @@ public final class ViewCache: Sendable {
     static func decode(_ reply: RedisValue) -> CachedView? {
         guard let fields = reply.array, fields.count == 5, let version = fields[0].integer,
             let transaction = fields[1].string.flatMap({ UInt64($0) }), let position = fields[2].string.flatMap({ Int64($0) }),
-            let state = fields[3].string.flatMap(CachedView.State.init(rawValue:)), let document = fields[4].string
+            let state = fields[3].string.flatMap(CachedView.State.init(rawValue:)), case .bulk(let document) = fields[4]
         else { return nil }
-        return CachedView(state: state, version: version, asOf: ConsistencyToken(transaction: transaction, position: position), document: document)
+        return CachedView(
+            state: state,
+            version: version,
+            asOf: ConsistencyToken(transaction: transaction, position: position),
+            document: ByteBuffer(bytes: document)
+        )
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import HummingbirdTesting
 import Logging
+import NIOCore
 import Postgres
 import Redis
 import Testing
@@ -22,7 +23,7 @@ import ViewCache
             let id = try #require((created.json["id"] as? String).flatMap(UUID.init(uuidString:)))
             #expect(try await within(.seconds(10)) { try await cache.fence(of: id) == 1 })
             // A view of version 1 cached by a reader; the next command's fence removes it.
-            #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: "{}")))
+            #expect(await cache.fill(id, with: CachedView(state: .live, version: 1, asOf: .origin, document: ByteBuffer(string: "{}"))))
             let changed = try await client.send(.patch, "/albums/\(id.uuidString.lowercased())", json: #"{"title":"Kind of Blue (Legacy)"}"#)
             #expect(changed.status == .ok)
             #expect(try await within(.seconds(10)) { try await cache.fence(of: id) == 2 })

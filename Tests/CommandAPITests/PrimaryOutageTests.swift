@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOCore
 import Outbox
 import Postgres
 import Redis
@@ -62,7 +63,7 @@ import ViewCache
             }
             #expect(settled, "the unknown outcome is settled")
             #expect(try await cache.fence(of: id) == 1)
-            let view = CachedView(state: .live, version: 1, asOf: .origin, document: "{}")
+            let view = CachedView(state: .live, version: 1, asOf: .origin, document: ByteBuffer(string: "{}"))
             #expect(await cache.fill(id, with: view))
             #expect(await cache.lookup(id, token: nil) == .hit(view))
         }

@@ -178,4 +178,33 @@ import Testing
         await client.shutdown()
         await observer.shutdown()
     }
+
+    /// A `PostgresStatement`'s reads, on pipelined and on exclusive connections: each gets its own bound
+    /// values back (a UUID in binary, an integer, a NULL that takes the declared type), and the connections
+    /// prepare it once each, by its key: the server counts one prepared statement of that text per backend.
+    @Test func aStatementIsPreparedOncePerConnectionAndAnswersEachReadWithItsOwnValues() async throws {
+        let name = "postgres-statement-\(UInt32.random(in: 0...UInt32.max))"
+        let client = try ownerClient(poolSize: 4, applicationName: name)
+        let marker = "statement_\(UInt32.random(in: 0...UInt32.max))"
+        let statement = PostgresStatement(
+            "SELECT $1::uuid AS id, $2::int8 AS n, $3::int8 IS NULL AS missing, count(*) AS \(marker) FROM pg_prepared_statements WHERE statement LIKE '%\(marker)%'",
+            types: [PostgresOID.uuid, PostgresOID.int8, PostgresOID.int8]
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let id = UUID()
+                    let query = statement(id, index, index % 3 == 0 ? nil : index)
+                    let rows = index % 4 == 0 ? try await client.query(query) : try await client.read(query)
+                    let row = try #require(rows.first)
+                    #expect(try row.decode(UUID.self, at: 0) == id)
+                    #expect(try row.decode(Int.self, at: 1) == index)
+                    #expect(try row.decode(Bool.self, at: 2) == (index % 3 == 0))
+                    // Prepared on this backend before it ran, once, whatever the read's number.
+                    #expect(try row.decode(Int.self, at: 3) == 1)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
 }

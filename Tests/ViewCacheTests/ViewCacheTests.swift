@@ -2,6 +2,7 @@ import ClusterHarness
 import EventStore
 import Foundation
 import Logging
+import NIOCore
 import Redis
 import Synchronization
 import Testing
@@ -13,7 +14,7 @@ func token(_ transaction: UInt64, _ position: Int64 = 1) -> ConsistencyToken {
 }
 
 func live(_ version: Int, at asOf: ConsistencyToken, _ document: String = #"{"v":1}"#) -> CachedView {
-    CachedView(state: .live, version: version, asOf: asOf, document: document)
+    CachedView(state: .live, version: version, asOf: asOf, document: ByteBuffer(string: document))
 }
 
 @Suite("Circuit breaker")
