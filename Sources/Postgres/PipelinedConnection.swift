@@ -59,14 +59,7 @@ final class PipelinedConnection: @unchecked Sendable {
         var read: PipelinedRead
         var sentAt: ContinuousClock.Instant
         /// The statement this read prepared on the way (its Parse went first in the same sync).
-        var preparing: PreparedKey?
-    }
-
-    /// A statement prepared here: by the `PostgresStatement` it came from (its declared types), or by its
-    /// SQL text and bind types.
-    private enum PreparedKey: Hashable {
-        case statement(PostgresStatement.Key)
-        case text(String, types: [UInt32])
+        var preparing: PreparedStatementKey?
     }
 
     private unowned let loop: PostgresEventLoop
@@ -85,7 +78,7 @@ final class PipelinedConnection: @unchecked Sendable {
     /// After a plan went stale (0A000) the connection's old statements are useless: it is closed once
     /// idle rather than left holding them.
     private var retiring = false
-    private var prepared: [PreparedKey: String] = [:]
+    private var prepared: [PreparedStatementKey: String] = [:]
     private var statements = 0
     private var watchingWritable = false
     private var flushQueued = false
@@ -184,8 +177,8 @@ final class PipelinedConnection: @unchecked Sendable {
             loop.complete(read, .failure(PostgresError(code: .invalidBind, message: "more than \(Self.maximumBinds) binds")))
             return
         }
-        let key = query.statement.map(PreparedKey.statement) ?? .text(query.sql, types: query.binds.map(\.oid))
-        var preparing: PreparedKey?
+        let key = PreparedStatementKey(query)
+        var preparing: PreparedStatementKey?
         let name: String?
         if let known = prepared[key] {
             name = known

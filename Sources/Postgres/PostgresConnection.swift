@@ -17,13 +17,8 @@ public actor PostgresConnection {
     /// Statements with binds are prepared once per connection and then only bound and executed, which
     /// spares the server a parse and a plan on every call. Keyed by the `PostgresStatement` a query came
     /// from, else by SQL text and bind types.
-    private var prepared: [PreparedKey: String] = [:]
+    private var prepared: [PreparedStatementKey: String] = [:]
     private static let maximumPrepared = 512
-
-    private enum PreparedKey: Hashable {
-        case statement(PostgresStatement.Key)
-        case text(String, types: [UInt32])
-    }
 
     init(settings: ConnectionSettings, label: String, logger: Logger) {
         self.connectQueue = DispatchQueue(label: label)
@@ -94,7 +89,7 @@ public actor PostgresConnection {
         on connection: OpaquePointer,
         deadline: ContinuousClock.Instant
     ) async throws(PostgresError) -> String {
-        let key = query.statement.map(PreparedKey.statement) ?? .text(query.sql, types: query.binds.map(\.oid))
+        let key = PreparedStatementKey(query)
         if let name = prepared[key] { return name }
         if prepared.count >= Self.maximumPrepared {
             try await run("DEALLOCATE ALL", on: connection, deadline: deadline)

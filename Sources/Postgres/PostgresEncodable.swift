@@ -18,6 +18,14 @@ extension PostgresDecodable {
     }
 }
 
+extension PostgresDecodable where Self: FixedWidthInteger & SignedInteger {
+    /// Int, Int64, Int32 and Int16: the decimal digits read from the bytes, no `String` between.
+    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
+        guard let value = parseInteger(bytes, as: Self.self) else { throw PostgresDecodingError(expected: "\(Self.self)", oid: oid) }
+        self = value
+    }
+}
+
 /// A decimal integer as PostgreSQL's text format writes it (an optional minus, then digits), read from its
 /// bytes; nil when it is not one or does not fit.
 func parseInteger<Value: FixedWidthInteger & SignedInteger>(_ bytes: UnsafeRawBufferPointer, as type: Value.Type) -> Value? {
@@ -67,20 +75,12 @@ extension Int: PostgresEncodable, PostgresDecodable {
         guard let value = Int(text) else { throw PostgresDecodingError(expected: "Int", oid: oid) }
         self = value
     }
-    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
-        guard let value = parseInteger(bytes, as: Int.self) else { throw PostgresDecodingError(expected: "Int", oid: oid) }
-        self = value
-    }
 }
 
 extension Int64: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int8, text: String(self)) }
     public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
         guard let value = Int64(text) else { throw PostgresDecodingError(expected: "Int64", oid: oid) }
-        self = value
-    }
-    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
-        guard let value = parseInteger(bytes, as: Int64.self) else { throw PostgresDecodingError(expected: "Int64", oid: oid) }
         self = value
     }
 }
@@ -91,20 +91,12 @@ extension Int32: PostgresEncodable, PostgresDecodable {
         guard let value = Int32(text) else { throw PostgresDecodingError(expected: "Int32", oid: oid) }
         self = value
     }
-    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
-        guard let value = parseInteger(bytes, as: Int32.self) else { throw PostgresDecodingError(expected: "Int32", oid: oid) }
-        self = value
-    }
 }
 
 extension Int16: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(oid: PostgresOID.int2, text: String(self)) }
     public init(postgresText text: String, oid: UInt32) throws(PostgresDecodingError) {
         guard let value = Int16(text) else { throw PostgresDecodingError(expected: "Int16", oid: oid) }
-        self = value
-    }
-    public init(postgresBytes bytes: UnsafeRawBufferPointer, oid: UInt32) throws(PostgresDecodingError) {
-        guard let value = parseInteger(bytes, as: Int16.self) else { throw PostgresDecodingError(expected: "Int16", oid: oid) }
         self = value
     }
 }

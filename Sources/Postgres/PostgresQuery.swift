@@ -92,6 +92,17 @@ public struct PostgresStatement: Sendable {
     }
 }
 
+/// What a connection keeps its prepared statements by: the `PostgresStatement` a query came from (its
+/// declared types), else its SQL text and bind types.
+enum PreparedStatementKey: Hashable {
+    case statement(PostgresStatement.Key)
+    case text(String, types: [UInt32])
+
+    init(_ query: PostgresQuery) {
+        self = query.statement.map(Self.statement) ?? .text(query.sql, types: query.binds.map(\.oid))
+    }
+}
+
 /// One bind value: its type OID (0 lets the server infer it from context), and its bytes.
 public struct PostgresBind: Sendable, Hashable {
     public enum Format: Int32, Sendable {
