@@ -183,6 +183,15 @@ class HookTests(unittest.TestCase):
         narrowed = case(headers={"If-Match": "0"}, operation_headers=[("If-Match", fuzz_hooks.IF_MATCH.pattern)])
         self.assertFalse(self.keep(response(400, "PATCH", f"/albums/{ALBUM}", problem={"title": "Invalid If-Match"}), sent_case=narrowed))
 
+    def test_a_413_to_a_schema_violating_body_over_the_limit_is_dropped(self):
+        too_large = {"title": "Body too large", "status": 413, "detail": "the body may hold at most 256 KiB"}
+        big = {"title": "x" * (fuzz_hooks.BODY_LIMIT + 1)}
+        self.assertFalse(self.keep(response(413, "POST", "/albums", body=big, problem=too_large), code="ST201"))
+        # Not for a body within the limit, another check, or another answer.
+        self.assertTrue(self.keep(response(413, "POST", "/albums", body={"title": "x"}, problem=too_large), code="ST201"))
+        self.assertTrue(self.keep(response(413, "POST", "/albums", body=big, problem=too_large), code="ST101"))
+        self.assertTrue(self.keep(response(400, "POST", "/albums", body=big, problem={"title": "Invalid body"}), code="ST201"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)
