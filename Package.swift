@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "query-api", targets: ["QueryAPI"]),
         .executable(name: "catalog-seed", targets: ["CatalogSeed"]),
         .executable(name: "bench-bare-http", targets: ["BenchBareHTTP"]),
+        .executable(name: "bench-postgres-client", targets: ["BenchPostgresClient"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Redis", targets: ["Redis"]),
     ],
@@ -164,6 +165,16 @@ let package = Package(
             dependencies: [
                 "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // bench/reads' client-only figure: the pipelined reads without HTTP, beside pgbench.
+        .executableTarget(
+            name: "BenchPostgresClient",
+            dependencies: [
+                "Postgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -4,14 +4,40 @@ import Logging
 import NIOCore
 
 /// One read waiting for its answer: the statement, the task to resume, and when to give up.
-struct PipelinedRead: Sendable {
+///
+/// A class, not a struct: a read travels from its task to the loop's inbox, to its connection's queue and
+/// back to its event loop, and each move of a struct copied (retained and later released) every reference
+/// in it, the SQL text, the binds, the continuation and the event loop; now it is one reference.
+final class PipelinedRead: Sendable {
     let query: PostgresQuery
-    let continuation: CheckedContinuation<Result<PostgresRows, PostgresError>, Never>
+    /// Resumed exactly once: by `PostgresEventLoop.complete` (through `deliverAnswers`) when the read
+    /// ends, whichever way it ends. Unsafe rather than checked: the checked one allocates and checks on
+    /// every read what this one invariant guarantees.
+    let continuation: UnsafeContinuation<Result<PostgresRows, PostgresError>, Never>
     let deadline: ContinuousClock.Instant
     /// The NIO event loop the reading task ran on, where it is resumed (nil when it ran elsewhere).
     let origin: (any EventLoop)?
     /// Sent again once already (after its connection broke, or its prepared statement went away).
-    var isRetry = false
+    let isRetry: Bool
+
+    init(
+        query: PostgresQuery,
+        continuation: UnsafeContinuation<Result<PostgresRows, PostgresError>, Never>,
+        deadline: ContinuousClock.Instant,
+        origin: (any EventLoop)?,
+        isRetry: Bool = false
+    ) {
+        self.query = query
+        self.continuation = continuation
+        self.deadline = deadline
+        self.origin = origin
+        self.isRetry = isRetry
+    }
+
+    /// The same read, marked as sent again.
+    func retried() -> PipelinedRead {
+        PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: true)
+    }
 }
 
 /// One client's pipelined connections on one loop.
@@ -342,9 +368,7 @@ final class PipelinedConnection: @unchecked Sendable {
     /// again already; false then, and the caller ends it.
     private func sendAgain(_ read: PipelinedRead) -> Bool {
         guard !read.isRetry else { return false }
-        var again = read
-        again.isRetry = true
-        enqueue(again)
+        enqueue(read.retried())
         return true
     }
 

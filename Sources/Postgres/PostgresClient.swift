@@ -90,7 +90,7 @@ public final class PostgresClient: Sendable, Service {
         let index = PostgresEventLoop.index(for: origin)
         let set = pipelines[index]
         let deadline = ContinuousClock.now + configuration.queryTimeout + PostgresConnection.clientDeadlineMargin
-        let outcome = await withCheckedContinuation { continuation in
+        let outcome = await withUnsafeContinuation { continuation in
             PostgresEventLoop.all[index].submit(
                 .read(PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin), set)
             )

@@ -258,45 +258,62 @@ public actor PostgresConnection {
 
 private let noticeLogger = Logger(label: "postgres.notice")
 
-/// Bind values laid out as the C arrays PQsendQueryParams takes, in one buffer.
+/// Bind values checked for what libpq cannot take, and laid out as the C arrays PQsendQueryParams takes
+/// only while a call needs them, in temporary storage (on the stack for a statement's usual handful of
+/// binds): no heap allocation per statement.
 struct CBinds {
-    private var types: [UInt32] = []
-    private var storage: [CChar] = []
-    private var offsets: [Int?] = []
-    private var lengths: [Int32] = []
-    private var formats: [Int32] = []
+    private let binds: [PostgresBind]
+    private let byteCount: Int
 
     init(_ binds: [PostgresBind]) throws(PostgresError) {
+        var byteCount = 0
         for (index, bind) in binds.enumerated() {
-            types.append(bind.oid)
-            formats.append(bind.format.rawValue)
-            guard let bytes = bind.bytes else {
-                offsets.append(nil)
-                lengths.append(0)
-                continue
-            }
+            guard let bytes = bind.bytes else { continue }
             // Text travels as a C string, so a NUL byte would silently cut it short: refuse it instead.
             if bind.format == .text && bytes.contains(0) {
                 throw PostgresError(code: .invalidBind, message: "bind $\(index + 1) contains a NUL byte, which text cannot hold")
             }
-            offsets.append(storage.count)
-            storage.append(contentsOf: bytes.lazy.map { CChar(bitPattern: $0) })
-            storage.append(0)
-            lengths.append(Int32(bytes.count))
+            byteCount += bytes.count + 1
         }
+        self.binds = binds
+        self.byteCount = byteCount
     }
 
     func withArrays<Result>(
         _ body: (UnsafePointer<UInt32>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> Result
     ) -> Result {
-        storage.withUnsafeBufferPointer { storage in
-            let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { storage.baseAddress! + $0 } }
-            return types.withUnsafeBufferPointer { types in
-                values.withUnsafeBufferPointer { values in
-                    lengths.withUnsafeBufferPointer { lengths in
-                        formats.withUnsafeBufferPointer { formats in
-                            body(types.baseAddress, values.baseAddress, lengths.baseAddress, formats.baseAddress)
+        let count = binds.count
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(byteCount, 1)) { storage in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(count, 1)) { types in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(count, 1)) { values in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: max(count * 2, 1)) { lengthsAndFormats in
+                        var offset = 0
+                        for (index, bind) in binds.enumerated() {
+                            types[index] = bind.oid
+                            lengthsAndFormats[count + index] = bind.format.rawValue
+                            guard let bytes = bind.bytes else {
+                                values[index] = nil
+                                lengthsAndFormats[index] = 0
+                                continue
+                            }
+                            let start = storage.baseAddress! + offset
+                            bytes.withUnsafeBufferPointer { source in
+                                source.withMemoryRebound(to: CChar.self) { source in
+                                    if let base = source.baseAddress { start.initialize(from: base, count: source.count) }
+                                }
+                            }
+                            start[bytes.count] = 0
+                            values[index] = UnsafePointer(start)
+                            lengthsAndFormats[index] = Int32(bytes.count)
+                            offset += bytes.count + 1
                         }
+                        let lengths = lengthsAndFormats.baseAddress!
+                        return body(
+                            UnsafePointer(types.baseAddress),
+                            UnsafePointer(values.baseAddress),
+                            UnsafePointer(lengths),
+                            UnsafePointer(lengths + count)
+                        )
                     }
                 }
             }

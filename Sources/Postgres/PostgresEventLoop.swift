@@ -72,7 +72,7 @@ final class PostgresEventLoop: @unchecked Sendable {
     private var answers: [ObjectIdentifier: (loop: any EventLoop, answers: [Answer])] = [:]
 
     private struct Answer: Sendable {
-        let continuation: CheckedContinuation<Result<PostgresRows, PostgresError>, Never>
+        let continuation: UnsafeContinuation<Result<PostgresRows, PostgresError>, Never>
         let outcome: Result<PostgresRows, PostgresError>
     }
 
