@@ -46,18 +46,27 @@ final class PipelinedRead: Sendable {
 final class PipelineSet: @unchecked Sendable {
     let connections: [PipelinedConnection]
     var isShutDown = false
+    /// Reads in flight on the first connection before the next takes any.
+    static let deep = 32
 
     init(loop: PostgresEventLoop, size: Int, settings: ConnectionSettings, logger: Logger) {
         connections = (0..<size).map { _ in PipelinedConnection(loop: loop, settings: settings, logger: logger) }
     }
 
-    /// The connection for the next read. An open connection is preferred while it has few reads in
-    /// flight; a second one is opened when those pile up, or when the oldest read on every open one has
-    /// waited long (a slow statement there would hold up every read pipelined behind it).
+    /// The connection for the next read: the first open one while it has fewer than `deep` reads in
+    /// flight and its oldest has not waited long; else the least busy, which opens a second connection
+    /// when the reads pile up or when the oldest read on every open one has waited long (a slow statement
+    /// there would hold up every read pipelined behind it).
+    ///
+    /// Filling the first connection rather than spreading reads evenly over all open ones keeps the reads
+    /// of a turn together on one server backend: it wakes once for all of them. bench/reads, four
+    /// alternating runs: PostgreSQL's context switches per read 0.09-0.10 instead of 0.20-0.22, its CPU per
+    /// read 34-36 instead of 39-55 us, more reads per second in every run.
     func choose() -> PipelinedConnection {
+        let now = ContinuousClock.now
+        for connection in connections where connection.isOpen && connection.load(now: now) < Self.deep { return connection }
         var best = connections[0]
         var bestScore = Int.max
-        let now = ContinuousClock.now
         for connection in connections {
             let score = connection.load(now: now)
             if score < bestScore {
@@ -125,6 +134,12 @@ final class PipelinedConnection: @unchecked Sendable {
     }
 
     private var inFlight: Int { sent.count - sentHead }
+
+    /// Connected, whatever its load.
+    var isOpen: Bool {
+        if case .open = state { return true }
+        return false
+    }
 
     /// How busy the connection is, lower is better (see `PipelineSet.choose`).
     func load(now: ContinuousClock.Instant) -> Int {

@@ -23,7 +23,8 @@ public final class PostgresClient: Sendable, Service {
         /// Shown in pg_stat_activity. Default "album-catalog".
         public var applicationName: String = "album-catalog"
         /// Pipelined connections for `read` per event loop of the client (one loop per two cores); each carries
-        /// many reads at once. They open on first use, the second only when the first is busy. Default 2.
+        /// many reads at once. They open on first use; reads fill the first, and the next takes them only when
+        /// it has 32 in flight or its oldest read has waited 50 ms (see `PipelineSet.choose`). Default 2.
         public var pipelinedConnectionsPerLoop: Int = 2
 
         public init(connectionString: String) {
