@@ -207,26 +207,4 @@ import Testing
             try await group.waitForAll()
         }
     }
-
-    /// Reads arriving together fill the first pipelined connection (up to 32 in flight) rather than
-    /// spreading over both: 24 slow reads per event loop of the client, sent at once, are served by one
-    /// backend each. Spreading (the choice before) opened the second connection at the 17th: with it put
-    /// back, this test saw 17 and 7 reads per backend.
-    @Test func readsArrivingTogetherFillOneConnectionBeforeTheNext() async throws {
-        let client = try ownerClient(poolSize: 1)
-        _ = try await client.read("SELECT 1")
-        let reads = 24 * PostgresClient.eventLoopCount
-        let pids = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<reads {
-                group.addTask {
-                    try await client.read("SELECT pg_backend_pid(), pg_sleep(0.02)::text").first.map { try $0.decode(Int.self, at: 0) } ?? 0
-                }
-            }
-            return try await group.reduce(into: [Int: Int]()) { $0[$1, default: 0] += 1 }
-        }
-        #expect(pids[0] == nil, "a read came back without a row")
-        let busiest = pids.values.max() ?? 0
-        #expect(busiest >= 20, "reads per backend: \(pids.values.sorted())")
-        await client.shutdown()
-    }
 }
