@@ -205,6 +205,11 @@ struct CommandService: Sendable {
             // The statement timeout rolled the transaction back: nothing was applied.
             logger.warning("primary too slow", metadata: ["postgres.error": "\(postgres)"])
             return (.unavailable("the primary took too long to answer; the command was not applied; retry"), "unavailable")
+        case let postgres as PostgresError where postgres.isTransient:
+            // A deadlock or serialization failure, or the server short of a resource (disk, memory,
+            // connections): the transaction rolled back, and the same command may well succeed later.
+            logger.warning("primary refused for now", metadata: ["postgres.error": "\(postgres)"])
+            return (.unavailable("the primary cannot take the command right now; the command was not applied; retry"), "unavailable")
         default:
             logger.error("command failed", metadata: ["error": "\(String(describing: type(of: error))): \(error)"])
             return (Problem(.internalServerError, "Internal error", detail: "the command was not applied"), "error")

@@ -15,7 +15,15 @@ enum FaultPoints {
     /// `ack-before-commit` (breaks I1): a command is answered before its transaction commits; the commit
     /// follows `ackedCommitDelay` later, so a SIGKILL meanwhile loses an acknowledged command.
     static let ackBeforeCommit = TestFaults.isActive(.ackBeforeCommit)
-    static let ackedCommitDelay: Duration = .milliseconds(300)
+    /// 300 ms, or `CATALOG_TEST_ACK_DELAY_MS` (1 to 60,000) when the fault is active: a test that kills
+    /// the service after an answer on a loaded machine needs a window its own scheduling cannot miss.
+    static let ackedCommitDelay: Duration = {
+        guard ackBeforeCommit,
+            let text = ProcessInfo.processInfo.environment["CATALOG_TEST_ACK_DELAY_MS"],
+            let milliseconds = Int(text), (1...60_000).contains(milliseconds)
+        else { return .milliseconds(300) }
+        return .milliseconds(milliseconds)
+    }()
 
     static func kill() -> Never {
         Foundation.kill(getpid(), SIGKILL)

@@ -62,6 +62,14 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         }
     }
 
+    /// True for a server error that says "not now" rather than "never": a serialization failure or
+    /// deadlock (the transaction was rolled back) or a lack of resources (class 53: disk full, out of
+    /// memory, too many connections). Running the same statement again later may succeed.
+    public var isTransient: Bool {
+        guard code == .server, let sqlState else { return false }
+        return sqlState == Self.serializationFailure || sqlState == Self.deadlockDetected || sqlState.hasPrefix("53")
+    }
+
     public var description: String {
         var text = "PostgresError(\(code)"
         if let sqlState { text += ", sqlState: \(sqlState)" }

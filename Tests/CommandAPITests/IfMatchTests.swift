@@ -1,3 +1,5 @@
+import Logging
+import Postgres
 import Testing
 
 @testable import CommandAPI
@@ -24,5 +26,24 @@ import Testing
         #expect(IfMatch.oneOf([1, 3]).admits(3))
         #expect(!IfMatch.oneOf([1, 3]).admits(2))
         #expect(!IfMatch.oneOf([]).admits(0))
+    }
+}
+
+/// What a failed command answers, by the error behind it (pure: no cluster).
+@Suite struct FailureMappingTests {
+    static let logger = Logger(label: "test")
+
+    @Test(arguments: [PostgresError.deadlockDetected, PostgresError.serializationFailure, "53100", "53200", "53300"])
+    func aTransientServerErrorIs503(_ sqlState: String) {
+        let (problem, outcome) = CommandService.problem(for: PostgresError(code: .server, sqlState: sqlState), logger: Self.logger)
+        #expect(problem.status == .serviceUnavailable)
+        #expect(outcome == "unavailable")
+    }
+
+    @Test func aLostConnectionIs503AndAnUnexpectedServerError500() {
+        #expect(CommandService.problem(for: PostgresError(code: .connectionLost), logger: Self.logger).problem.status == .serviceUnavailable)
+        let (problem, outcome) = CommandService.problem(for: PostgresError(code: .server, sqlState: "42P01"), logger: Self.logger)
+        #expect(problem.status == .internalServerError)
+        #expect(outcome == "error")
     }
 }

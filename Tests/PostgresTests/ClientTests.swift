@@ -133,6 +133,38 @@ import Testing
         #expect(try await client.scalar("SELECT 1", as: Int.self) == 1)
     }
 
+    /// Two transactions that wait for each other's lock: the server breaks the deadlock by failing one,
+    /// whose error says "not now" (transient), not "unavailable" and not "never".
+    @Test func aDeadlockIsTransient() async throws {
+        let client = try ownerClient(poolSize: 2)
+        let key = Int.random(in: 1_000_000...9_000_000)
+        let outcomes = await withTaskGroup(of: PostgresError?.self) { group in
+            for (first, second) in [(key, key + 1), (key + 1, key)] {
+                group.addTask {
+                    do {
+                        try await client.withTransaction { tx in
+                            _ = try await tx.query("SELECT pg_advisory_xact_lock(\(first))")
+                            // Both hold their first lock before either asks for its second.
+                            _ = try await tx.query("SELECT pg_sleep(0.3)")
+                            _ = try await tx.query("SELECT pg_advisory_xact_lock(\(second))")
+                        }
+                        return nil
+                    } catch {
+                        return error as? PostgresError
+                    }
+                }
+            }
+            return await group.reduce(into: [PostgresError?]()) { $0.append($1) }
+        }
+        let failed = outcomes.compactMap { $0 }
+        #expect(failed.count == 1, "\(outcomes)")
+        #expect(failed.first?.sqlState == PostgresError.deadlockDetected)
+        #expect(failed.first?.isTransient == true)
+        #expect(failed.first?.isUnavailable == false)
+        #expect(PostgresError(code: .server, sqlState: PostgresError.uniqueViolation).isTransient == false)
+        #expect(PostgresError(code: .connectionLost).isTransient == false)
+    }
+
     @Test func aCallerWaitsNoLongerThanTheCheckoutTimeout() async throws {
         let client = try ownerClient(poolSize: 1, checkoutTimeout: .milliseconds(200))
         try await client.withConnection { _ in

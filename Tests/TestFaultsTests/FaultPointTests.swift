@@ -34,7 +34,7 @@ extension HTTPField.Name {
 
     /// command-api with `fault`, live. A free port can be taken by another test before the service binds
     /// it: then the service exits with "Address already in use" and it is started again on another.
-    static func startCommandAPI(fault: String) async throws -> (BackgroundProcess, port: Int) {
+    static func startCommandAPI(fault: String, environment extra: [String: String] = [:]) async throws -> (BackgroundProcess, port: Int) {
         for _ in 0..<3 {
             let port = try freePort()
             let outbox = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path
@@ -44,7 +44,7 @@ extension HTTPField.Name {
                     "CATALOG_TEST_FAULT": fault, "CATALOG_OUTBOX_PATH": outbox, "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
                 ]) {
                     $1
-                }
+                }.merging(extra) { $1 }
             )
             let settled = try await within(.seconds(30)) {
                 (try? await request(port: port, .get, "/health/live"))?.status == 200 || process.output.contains("Address already in use")
@@ -60,6 +60,11 @@ extension HTTPField.Name {
         throw HarnessError("command-api found no free port in three tries")
     }
 
+    /// The service's warning and error lines, for a failed expectation's message.
+    static func complaints(of process: BackgroundProcess) -> String {
+        process.output.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") }.suffix(10).joined(separator: "\n")
+    }
+
     /// relay-drops-fences: of six commands' fences, every second one is never raised, though the outbox
     /// counts them all delivered.
     @Test func relayDropsFences() async throws {
@@ -68,7 +73,7 @@ extension HTTPField.Name {
         var albums: [UUID] = []
         for _ in 0..<6 {
             let created = try await request(port: port, .post, "/albums", body: kindOfBlue)
-            #expect(created.status == 201, "\(created.body)")
+            #expect(created.status == 201, "\(created.body)\n\(Self.complaints(of: process))")
             albums.append(try #require((created.json["id"] as? String).flatMap(UUID.init(uuidString:))))
             // One at a time: the relay delivers each before the next commits (the count does not depend on it).
             try await Task.sleep(for: .milliseconds(50))
@@ -86,21 +91,23 @@ extension HTTPField.Name {
     }
 
     /// ack-before-commit: a command is answered before it commits; SIGKILL right after the answer loses
-    /// it. One not killed commits a moment later.
+    /// it. One not killed commits a moment later. The commit waits 3 s here (300 ms by default), so that
+    /// a loaded machine cannot delay the kill past it.
     @Test func ackBeforeCommit() async throws {
         let store = EventStore(client: try Self.client(try Cluster.value("CATALOG_PRIMARY")))
-        let (process, port) = try await Self.startCommandAPI(fault: "ack-before-commit")
+        let (process, port) = try await Self.startCommandAPI(fault: "ack-before-commit", environment: ["CATALOG_TEST_ACK_DELAY_MS": "3000"])
         defer { process.signal(SIGKILL) }
 
         let kept = try await request(port: port, .post, "/albums", body: kindOfBlue)
-        #expect(kept.status == 201)
+        #expect(kept.status == 201, "\(kept.body)\n\(Self.complaints(of: process))")
         #expect(kept.headers[.consistencyToken] != nil)
         let keptID = try #require((kept.json["id"] as? String).flatMap(UUID.init(uuidString:)))
-        #expect(try await within(.seconds(5)) { try await store.readStream(keptID).count == 1 }, "committed after the answer")
+        #expect(try await store.readStream(keptID).isEmpty, "answered 3 s before its commit")
+        #expect(try await within(.seconds(20)) { try await store.readStream(keptID).count == 1 }, "committed after the answer")
 
         let lost = try await request(port: port, .post, "/albums", body: kindOfBlue)
         process.signal(SIGKILL)
-        #expect(lost.status == 201)
+        #expect(lost.status == 201, "\(lost.body)\n\(Self.complaints(of: process))")
         let lostID = try #require((lost.json["id"] as? String).flatMap(UUID.init(uuidString:)))
         #expect(await exitStatus(of: process, within: .seconds(10)) == 128 + SIGKILL)
         #expect(try await store.readStream(lostID).isEmpty, "the acknowledged command was lost")
