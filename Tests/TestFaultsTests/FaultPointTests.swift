@@ -35,6 +35,7 @@ extension HTTPField.Name {
     /// command-api with `fault`, live. A free port can be taken by another test before the service binds
     /// it: then the service exits with "Address already in use" and it is started again on another.
     static func startCommandAPI(fault: String, environment extra: [String: String] = [:]) async throws -> (BackgroundProcess, port: Int) {
+        try await migrateCatalog()
         for _ in 0..<3 {
             let port = try freePort()
             let outbox = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path

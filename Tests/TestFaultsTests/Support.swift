@@ -71,6 +71,19 @@ func waitUntilLive(port: Int, _ process: BackgroundProcess) async throws {
 
 let kindOfBlue = #"{"title":"Kind of Blue","artist":"Miles Davis","releaseYear":1959,"songs":[{"title":"So What","durationSeconds":562}]}"#
 
+/// Migrates the shared catalog database, as catalog-migrate does. A test whose service writes to it must
+/// call this first: on a fresh cluster no other suite may have run the migrations yet (the table is then
+/// missing, 42P01, and the command answers 500).
+func migrateCatalog() async throws {
+    var configuration = PostgresClient.Configuration(connectionString: try Cluster.value("CATALOG_MIGRATOR_PRIMARY"))
+    configuration.poolSize = 1
+    // Migrations wait for each other on an advisory lock (see catalog-migrate's two minutes).
+    configuration.queryTimeout = .seconds(120)
+    let owner = try PostgresClient(configuration: configuration)
+    try await Migrations.migrate(owner)
+    await owner.shutdown()
+}
+
 /// A scratch database with the catalog's schema (a fault of the projector must not spoil the shared one).
 func migratedScratchDatabase(_ purpose: String) async throws -> ScratchDatabase {
     let database = try await ScratchDatabase(purpose)
