@@ -89,6 +89,59 @@ import Testing
         await observer.shutdown()
     }
 
+    /// The reads sent on a connection in one turn of its loop end with one Sync: the server runs them in
+    /// one implicit transaction, so they see the same `now()` (each Sync of its own would start a
+    /// transaction, and a clock reading, per read). A failing statement in such a group makes the server
+    /// skip the rest of the group; the skipped reads are sent again and get their own rows.
+    @Test func theReadsOfATurnShareOneSyncAndAFailureAmongThemFailsAlone() async throws {
+        let client = try ownerClient(poolSize: 1)
+        enum Outcome: Sendable {
+            case row(Int, transaction: String)
+            case failed(String?)
+        }
+        let count = 600
+        let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    // One in twelve divides by zero; the rest answer their own number and their transaction.
+                    let divisor = index % 12 == 5 ? 0 : 1
+                    let query: PostgresQuery =
+                        "SELECT \(index)::int8 / \(divisor)::int8 AS n, pg_backend_pid()::text || '@' || now()::text AS transaction"
+                    do throws(PostgresError) {
+                        let rows = try await client.read(query)
+                        return (index, .row(try rows[0].decode(Int.self, at: 0), transaction: try rows[0].decode(String.self, at: 1)))
+                    } catch {
+                        return (index, .failed(error.sqlState))
+                    }
+                }
+            }
+            var outcomes: [Int: Outcome] = [:]
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        var transactions: [String: Int] = [:]
+        var answered = 0
+        for (index, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+            switch (index % 12 == 5, outcome) {
+            case (true, .failed("22012")):
+                continue
+            case (true, _):
+                Issue.record("read \(index) should have failed with its own division by zero, got \(outcome)")
+            case (false, .row(let value, let transaction)):
+                #expect(value == index, "read \(index) got the row of read \(value)")
+                transactions[transaction, default: 0] += 1
+                answered += 1
+            case (false, .failed(let state)):
+                Issue.record("read \(index) failed (\(state ?? "no SQLSTATE")) though only other reads of its group did")
+            }
+        }
+        #expect(answered == count - count / 12)
+        // Grouped: far fewer transactions than reads, and some transaction carried many reads.
+        #expect(transactions.count < answered / 3, "\(transactions.count) transactions for \(answered) reads")
+        #expect((transactions.values.max() ?? 0) >= 8, "the largest group held \(transactions.values.max() ?? 0) reads")
+        await client.shutdown()
+    }
+
     /// A statement whose Parse failed (its table did not exist yet) is prepared again once it can be, and
     /// one whose Bind failed (a bad cast of a bind) stays prepared and answers the next read.
     @Test func aStatementIsPreparedAgainAfterItsParseFailed() async throws {
