@@ -19,24 +19,33 @@ final class PipelinedRead: Sendable {
     let origin: (any EventLoop)?
     /// Sent again once already (after its connection broke, or its prepared statement went away).
     let isRetry: Bool
+    /// Goes out with a Sync of its own: it was skipped once because another read of its group failed.
+    let isAlone: Bool
 
     init(
         query: PostgresQuery,
         continuation: UnsafeContinuation<Result<PostgresRows, PostgresError>, Never>,
         deadline: ContinuousClock.Instant,
         origin: (any EventLoop)?,
-        isRetry: Bool = false
+        isRetry: Bool = false,
+        isAlone: Bool = false
     ) {
         self.query = query
         self.continuation = continuation
         self.deadline = deadline
         self.origin = origin
         self.isRetry = isRetry
+        self.isAlone = isAlone
     }
 
     /// The same read, marked as sent again.
     func retried() -> PipelinedRead {
-        PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: true)
+        PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: true, isAlone: isAlone)
+    }
+
+    /// The same read, to be sent in a sync group of its own.
+    func alone() -> PipelinedRead {
+        PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: isRetry, isAlone: true)
     }
 }
 
@@ -84,7 +93,7 @@ final class PipelineSet: @unchecked Sendable {
 /// ended by a single Sync, so the server runs them in one implicit transaction and answers them with one
 /// ReadyForQuery and, mostly, one packet. A statement that fails makes the server skip the rest of its
 /// group (PGRES_PIPELINE_ABORTED): the failing read gets its own error, and each skipped read, which did
-/// not run, is sent again in a later group, so a failure still touches no other read. Against a Sync per
+/// not run, is sent again with a Sync of its own, so a failure still touches no other read. Against a Sync per
 /// read (libpq 15 sends at each PQpipelineSync): bench/reads, two alternating pairs, 0.54-0.55 instead of
 /// 0.46-0.49 of the bare server, the client alone 55,000-66,000 instead of 37,000-38,000 reads/s.
 ///
@@ -231,6 +240,11 @@ final class PipelinedConnection: @unchecked Sendable {
             loop.complete(read, .failure(PostgresError(code: .invalidBind, message: "more than \(Self.maximumBinds) binds")))
             return
         }
+        // A read sent alone starts a group of its own: the reads queued before it get their Sync first.
+        if read.isAlone && unsynced > 0 && !sync(connection) {
+            enqueue(read)  // the connection broke: the read waits for the next one
+            return
+        }
         let key = PreparedStatementKey(query)
         var preparing: PreparedStatementKey?
         let name: String?
@@ -265,6 +279,7 @@ final class PipelinedConnection: @unchecked Sendable {
         }
         sent.append(Sent(read: read, sentAt: ContinuousClock.now, preparing: preparing))
         unsynced += 1
+        if read.isAlone && !sync(connection) { return }
         if !flushQueued {
             flushQueued = true
             loop.needsFlush(self)
@@ -297,6 +312,10 @@ final class PipelinedConnection: @unchecked Sendable {
             watchingWritable = wantsWritable
             loop.watchWritable(wantsWritable, id: id, socket: socket)
         }
+        // When a send would block, libpq reads what the server sent meanwhile into its own buffer (so
+        // that neither side waits on the other); the socket then has nothing left to wake the loop for.
+        // Take those answers now, or they wait until the reads' deadline.
+        collect(connection)
     }
 
     func socketReady(readable: Bool, writable: Bool) {
@@ -390,8 +409,11 @@ final class PipelinedConnection: @unchecked Sendable {
         headSkipped = false
         if parseFailed, let key = head.preparing { prepared.removeValue(forKey: key) }
         if skipped && error == nil {
-            // It did not run: send it again, as it was (not a retry: the failure was another read's).
-            enqueue(head.read)
+            // It did not run: send it again (not a retry: the failure was another read's), alone, so
+            // that another failure cannot skip it twice. Sent back into a group, the reads behind each
+            // failure would go round again and again: with many failing statements in flight, a group
+            // finishes only up to its first failure per round trip (seen: reads past their deadline).
+            enqueue(head.read.isAlone ? head.read : head.read.alone())
             return
         }
         guard let error else {

@@ -185,9 +185,14 @@ final class PostgresEventLoop: @unchecked Sendable {
         }
     }
 
+    /// Flushes every connection that sent this turn. A flush may take answers and so send skipped
+    /// reads again, which asks for another flush: those are flushed too before the loop sleeps.
     private func flushReady() {
-        for connection in ready { connection.flush() }
-        ready.removeAll(keepingCapacity: true)
+        while !ready.isEmpty {
+            let batch = ready
+            ready.removeAll(keepingCapacity: true)
+            for connection in batch { connection.flush() }
+        }
     }
 
     /// Milliseconds until the earliest deadline of a read in flight or waiting for a connection to open,
