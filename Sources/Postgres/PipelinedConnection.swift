@@ -43,9 +43,10 @@ final class PipelinedRead: Sendable {
         PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: true, isAlone: isAlone)
     }
 
-    /// The same read, to be sent in a sync group of its own.
+    /// The same read, to be sent in a sync group of its own (itself when it is already).
     func alone() -> PipelinedRead {
-        PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: isRetry, isAlone: true)
+        if isAlone { return self }
+        return PipelinedRead(query: query, continuation: continuation, deadline: deadline, origin: origin, isRetry: isRetry, isAlone: true)
     }
 }
 
@@ -222,7 +223,8 @@ final class PipelinedConnection: @unchecked Sendable {
     }
 
     /// Queues the read's messages in libpq's buffer (Parse the first time this statement is used here,
-    /// then Bind, Describe, Execute and Sync); the loop flushes once per turn.
+    /// then Bind, Describe and Execute); the loop's flush ends the turn's reads with one Sync and sends
+    /// them. A read sent alone gets a Sync before and after it at once.
     private func send(_ read: PipelinedRead, on connection: OpaquePointer) {
         guard read.deadline > ContinuousClock.now else {
             loop.complete(read, .failure(PostgresError(code: .timeout, message: "no answer within \(settings.queryTimeout)")))
@@ -413,7 +415,7 @@ final class PipelinedConnection: @unchecked Sendable {
             // that another failure cannot skip it twice. Sent back into a group, the reads behind each
             // failure would go round again and again: with many failing statements in flight, a group
             // finishes only up to its first failure per round trip (seen: reads past their deadline).
-            enqueue(head.read.isAlone ? head.read : head.read.alone())
+            enqueue(head.read.alone())
             return
         }
         guard let error else {

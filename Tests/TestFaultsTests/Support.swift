@@ -71,28 +71,29 @@ func waitUntilLive(port: Int, _ process: BackgroundProcess) async throws {
 
 let kindOfBlue = #"{"title":"Kind of Blue","artist":"Miles Davis","releaseYear":1959,"songs":[{"title":"So What","durationSeconds":562}]}"#
 
-/// Migrates the shared catalog database, as catalog-migrate does. A test whose service writes to it must
-/// call this first: on a fresh cluster no other suite may have run the migrations yet (the table is then
-/// missing, 42P01, and the command answers 500).
-func migrateCatalog() async throws {
-    var configuration = PostgresClient.Configuration(connectionString: try Cluster.value("CATALOG_MIGRATOR_PRIMARY"))
+/// Runs the catalog's migrations as its owner on `conninfo`, as catalog-migrate does: migrations wait for
+/// each other on an advisory lock, so the statements get catalog-migrate's two minutes.
+func migrate(_ conninfo: String) async throws {
+    var configuration = PostgresClient.Configuration(connectionString: conninfo)
     configuration.poolSize = 1
-    // Migrations wait for each other on an advisory lock (see catalog-migrate's two minutes).
     configuration.queryTimeout = .seconds(120)
     let owner = try PostgresClient(configuration: configuration)
     try await Migrations.migrate(owner)
     await owner.shutdown()
 }
 
+/// Migrates the shared catalog database. A test whose service writes to it must call this first: on a
+/// fresh cluster no other suite may have run the migrations yet (the table is then missing, 42P01, and
+/// the command answers 500).
+func migrateCatalog() async throws {
+    try await migrate(try Cluster.value("CATALOG_MIGRATOR_PRIMARY"))
+}
+
 /// A scratch database with the catalog's schema (a fault of the projector must not spoil the shared one).
 func migratedScratchDatabase(_ purpose: String) async throws -> ScratchDatabase {
     let database = try await ScratchDatabase(purpose)
     do {
-        var configuration = PostgresClient.Configuration(connectionString: try database.conninfo("CATALOG_MIGRATOR_PRIMARY"))
-        configuration.poolSize = 1
-        let owner = try PostgresClient(configuration: configuration)
-        try await Migrations.migrate(owner)
-        await owner.shutdown()
+        try await migrate(try database.conninfo("CATALOG_MIGRATOR_PRIMARY"))
         return database
     } catch {
         await database.drop()
