@@ -164,6 +164,7 @@ let package = Package(
             name: "BenchBareHTTP",
             dependencies: [
                 "HTTPEdge",
+                "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,10 +4,15 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOPosix
+import Postgres
 
 // `bench-bare-http`: the baseline of bench/reads. GET /albums/:id answers one fixed album body with the
 // headers query-api sends, from a server set up as query-api is (Hummingbird's singleton event loop group,
 // one loop per core, installed as the concurrency executor), so the ratio measures only the read behind it.
+// With --read-conninfo it is the second baseline, "bare + the read": GET /albums/:id reads the album with
+// the given statement through `PostgresClient.read` (pipelined, as query-api reads) and answers the row's
+// document with the same headers, and nothing else: no routing, tokens, cache, metrics or logging. It is
+// the least any server on Hummingbird and this client can do for the read, measured beside pgbench.
 
 let usage = """
     usage: bench-bare-http [--address host:port] [--body-file PATH] [--page-body-file PATH] [--etag VALUE] [--as-of TOKEN] [--served-by NODE]
@@ -15,6 +20,8 @@ let usage = """
       --body-file  the JSON body every GET /albums/:id answers (else $BENCH_BODY)
       --page-body-file  the JSON body GET /albums answers, whatever its query (a list or search page)
       --etag, --as-of, --served-by  the ETag, As-Of and Served-By values to send (defaults "1", 0.0, replica1)
+      --read-conninfo CONNINFO --read-sql SQL  answer GET /albums/:id with column 5 (the document) of SQL
+                   run for the id ($1, a uuid) on that database, through the pipelined client
     """
 
 func fail(_ message: String) -> Never {
@@ -25,14 +32,20 @@ func fail(_ message: String) -> Never {
 var options: [String: String] = [:]
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
-    guard ["--address", "--body-file", "--page-body-file", "--etag", "--as-of", "--served-by"].contains(flag), let value = arguments.popFirst() else {
+    guard
+        [
+            "--address", "--body-file", "--page-body-file", "--etag", "--as-of", "--served-by", "--read-conninfo", "--read-sql",
+        ].contains(flag), let value = arguments.popFirst()
+    else {
         fail("unknown flag or missing value: \(flag)")
     }
     options[flag] = value
 }
 
 let body: String
-if let path = options["--body-file"] {
+if options["--read-conninfo"] != nil {
+    body = ""
+} else if let path = options["--body-file"] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fail("cannot read \(path)") }
     body = text
 } else if let text = ProcessInfo.processInfo.environment["BENCH_BODY"] {
@@ -52,12 +65,26 @@ let requestID = HTTPField.Name("Request-Id")!
 
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 let router = Router()
-router.get("/albums/:id") { _, _ in
-    var fields = headers
-    // query-api gives every answer a new request id; so does the baseline, the same way, to send the same
-    // bytes at the same cost.
-    fields[requestID] = RequestIDs.next()
-    return Response(status: .ok, headers: fields, body: .init(byteBuffer: bodyBytes))
+if let conninfo = options["--read-conninfo"] {
+    guard let sql = options["--read-sql"] else { fail("--read-conninfo needs --read-sql") }
+    let statement = PostgresStatement(sql, types: [PostgresOID.uuid])
+    let client = try PostgresClient(configuration: .init(connectionString: conninfo))
+    router.get("/albums/:id") { _, context in
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { return Response(status: .badRequest) }
+        let rows = try await client.read(statement(id))
+        guard let document = rows.first?.buffer(at: 4) else { return Response(status: .notFound) }
+        var fields = headers
+        fields[requestID] = RequestIDs.next()
+        return Response(status: .ok, headers: fields, body: .init(byteBuffer: document))
+    }
+} else {
+    router.get("/albums/:id") { _, _ in
+        var fields = headers
+        // query-api gives every answer a new request id; so does the baseline, the same way, to send the
+        // same bytes at the same cost.
+        fields[requestID] = RequestIDs.next()
+        return Response(status: .ok, headers: fields, body: .init(byteBuffer: bodyBytes))
+    }
 }
 if let path = options["--page-body-file"] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fail("cannot read \(path)") }

@@ -19,6 +19,9 @@ public actor PostgresConnection {
     /// from, else by SQL text and bind types.
     private var prepared: [PreparedStatementKey: String] = [:]
     private static let maximumPrepared = 512
+    /// Whether this session runs with `plan_cache_mode = force_generic_plan`, set outside any transaction
+    /// by the last statement with binds that asked for a `.generic` plan, reset by the next that did not.
+    private var forcesGenericPlans = false
 
     init(settings: ConnectionSettings, label: String, logger: Logger) {
         self.connectQueue = DispatchQueue(label: label)
@@ -46,6 +49,16 @@ public actor PostgresConnection {
         let binds = try CBinds(query.binds)
         let deadline = ContinuousClock.now + settings.queryTimeout + Self.clientDeadlineMargin
         let connection = try await connected()
+        // A plan choice is a session setting, changed only outside a transaction (inside one, a rollback
+        // would undo it unseen); it matters only for statements with binds. One round trip when it changes.
+        if !query.binds.isEmpty, (query.plan == .generic) != forcesGenericPlans, PQtransactionStatus(connection) == PQTRANS_IDLE {
+            try await run(
+                forcesGenericPlans ? "RESET plan_cache_mode" : "SET plan_cache_mode = force_generic_plan",
+                on: connection,
+                deadline: deadline
+            )
+            forcesGenericPlans.toggle()
+        }
         let statement = query.binds.isEmpty ? nil : try await preparedName(for: query, on: connection, deadline: deadline)
         let sent = binds.withArrays { types, values, lengths, formats in
             if let statement {
@@ -141,6 +154,7 @@ public actor PostgresConnection {
             self.connection = nil
         }
         prepared.removeAll()
+        forcesGenericPlans = false
     }
 
     var isConnected: Bool { connection != nil }

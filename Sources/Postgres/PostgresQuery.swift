@@ -11,6 +11,29 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
     /// The `PostgresStatement` it was made from: a connection finds its prepared statement by this number
     /// instead of hashing the SQL text each time.
     var statement: PostgresStatement.Key?
+    /// How the server plans it on an exclusive connection (see `Plan`).
+    public var plan: Plan = .chosenByServer
+
+    /// How PostgreSQL plans a prepared statement with binds.
+    public enum Plan: Sendable, Hashable {
+        /// PostgreSQL's own choice (`plan_cache_mode = auto`): after five executions it keeps one
+        /// generic plan when that plan's estimated cost is no higher than the plans it made for the
+        /// values, else it plans again for every execution.
+        case chosenByServer
+        /// One generic plan per connection, reused for every execution (`force_generic_plan`): for a
+        /// statement whose best plan does not depend on its values but whose generic estimate looks
+        /// costlier than it is, so that PostgreSQL would plan it again on every call (a keyset page's
+        /// `LIMIT $n` does this: bench/reads measured a list page's planning as two fifths of the server's
+        /// time for it). Never for a statement whose plan must follow its values (a search pattern).
+        case generic
+    }
+
+    /// This query with `plan`.
+    public func planned(_ plan: Plan) -> PostgresQuery {
+        var query = self
+        query.plan = plan
+        return query
+    }
 
     public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
         self.sql = sql

@@ -191,6 +191,28 @@ import Testing
         }
     }
 
+    /// PostgreSQL's own choice plans a prepared statement anew for each of its first five calls at least;
+    /// `.generic` plans it once (pg_prepared_statements counts both kinds per statement, in this one
+    /// session). The setting follows each statement with binds, and a transaction leaves it as it was.
+    @Test func aGenericPlanIsPlannedOnceAndTheSettingFollowsEachStatement() async throws {
+        let client = try ownerClient(poolSize: 1)
+        let page = "SELECT x FROM generate_series(1, 1000) x WHERE x > $1 ORDER BY x LIMIT $2"
+        let binds = [10.postgresBind, 21.postgresBind]
+        for _ in 0..<10 { try await client.query(PostgresQuery(unsafeSQL: page, binds: binds).planned(.generic)) }
+        #expect(try await client.scalar("SHOW plan_cache_mode", as: String.self) == "force_generic_plan")
+        let plans = try await client.query("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = \(page)")
+        #expect(try plans.first?.decode(Int.self, at: 0) == 10)
+        #expect(try plans.first?.decode(Int.self, at: 1) == 0)
+        // That statement had binds and left the choice to the server: back to auto.
+        #expect(try await client.scalar("SHOW plan_cache_mode", as: String.self) == "auto")
+
+        // Inside a transaction the setting stays (a rollback would undo a change unseen).
+        try await client.withTransaction { tx in
+            try await tx.query(PostgresQuery(unsafeSQL: page, binds: binds).planned(.generic))
+            #expect(try await tx.query("SHOW plan_cache_mode").first?.decode(String.self, at: 0) == "auto")
+        }
+    }
+
     @Test func aConnectionTerminatedByTheServerIsReplacedTransparently() async throws {
         let client = try ownerClient(poolSize: 1)
         let admin = try PostgresClient(configuration: .init(connectionString: try Cluster.admin("primary")))

@@ -31,19 +31,24 @@ extension AlbumRoutes {
             }
             let token = try Self.token(request)
             let statement = Self.listStatement(search: search, artist: artist, after: after, limit: limit + 1)
-            let (page, served) = try await read(token: token, pipelined: false) { session -> ([ListedAlbum], ConsistencyToken) in
-                var asOf = ConsistencyToken.origin
-                var albums: [ListedAlbum] = []
-                for row in try await session.query(statement) {
-                    if try row.decode(String?.self, at: 0) != nil { asOf = try ConsistencyToken(row, transaction: 0, position: 1) }
-                    guard let id = try row.decode(UUID?.self, at: 3) else { continue }
-                    albums.append(ListedAlbum(title: try row.decode(String.self, at: 2), id: id, json: try row.decode(String.self, at: 4)))
-                }
-                return (albums, asOf)
+            let (page, served) = try await read(token: token, pipelined: false) { session -> (ListPage, ConsistencyToken) in
+                let rows = try await session.query(statement)
+                // Every row carries the same checkpoint (one row of it, joined to each album).
+                guard let first = rows.first else { return (ListPage(), .origin) }
+                let asOf =
+                    try first.decode(String?.self, at: 0) == nil ? ConsistencyToken.origin : try ConsistencyToken(first, transaction: 0, position: 1)
+                return (try ListPage(rows, limit: limit), asOf)
             }
-            let next = page.count > limit ? PageCursor.albums(query: fingerprint, title: page[limit - 1].title, id: page[limit - 1].id) : nil
-            let items = page.prefix(limit).map(\.json).joined(separator: ",")
-            return Self.page(#"{"items":[\#(items)],"nextCursor":\#(next.map { "\"\($0.encoded)\"" } ?? "null")}"#, served)
+            var body = ByteBuffer(string: #"{"items":["#)
+            body.writeImmutableBuffer(page.items)
+            if let last = page.last, page.more {
+                body.writeString(#"],"nextCursor":""#)
+                body.writeString(PageCursor.albums(query: fingerprint, title: last.title, id: last.id).encoded)
+                body.writeString(#""}"#)
+            } else {
+                body.writeString(#"],"nextCursor":null}"#)
+            }
+            return Self.page(body, served)
         }
 
         routes.get("/albums/:id/history") { request, context in
@@ -87,23 +92,43 @@ extension AlbumRoutes {
             }
             let next = events.count > limit ? PageCursor.history(album: id, version: events[limit - 1].version) : nil
             let items = events.prefix(limit).map(\.json).joined(separator: ",")
-            return Self.page(#"{"events":[\#(items)],"nextCursor":\#(next.map { "\"\($0.encoded)\"" } ?? "null")}"#, served)
+            return Self.page(ByteBuffer(string: #"{"events":[\#(items)],"nextCursor":\#(next.map { "\"\($0.encoded)\"" } ?? "null")}"#), served)
         }
     }
 
-    static func page(_ json: String, _ served: ReplicaRouter.Served) -> Response {
+    static func page(_ json: ByteBuffer, _ served: ReplicaRouter.Served) -> Response {
         Response(
             status: .ok,
             headers: [.contentType: "application/json", .asOf: served.asOf.description, .servedBy: served.node, .cacheStatus: Self.noCache],
-            body: .init(byteBuffer: ByteBuffer(string: json))
+            body: .init(byteBuffer: json)
         )
     }
 
-    /// One album of a list page: its summary's JSON, and its sort key for the next cursor.
-    struct ListedAlbum: Sendable {
-        var title: String
-        var id: UUID
-        var json: String
+    /// A list page as its statement answered it: the albums' summaries, comma-separated, copied from the
+    /// result as they are (no `String` per album), the sort key of the page's last album, and whether the
+    /// statement found one more (it asks for `limit + 1`). Only that last album's title and id are decoded.
+    struct ListPage: Sendable {
+        var items = ByteBuffer()
+        var last: (title: String, id: UUID)?
+        var more = false
+
+        init() {}
+
+        init(_ rows: PostgresRows, limit: Int) throws(PostgresError) {
+            var count = 0
+            for row in rows {
+                // An empty page is one row of the checkpoint with NULL album columns.
+                guard let summary = row.buffer(at: 4) else { continue }
+                guard count < limit else {
+                    more = true
+                    break
+                }
+                if count > 0 { items.writeInteger(UInt8(ascii: ",")) }
+                items.writeImmutableBuffer(summary)
+                count += 1
+                if count == limit { last = (try row.decode(String.self, at: 2), try row.decode(UUID.self, at: 3)) }
+            }
+        }
     }
 
     /// One event of an album's history, shown in its current schema (older payloads are upcast, as the
@@ -127,6 +152,14 @@ extension AlbumRoutes {
     /// order. One statement per filter so that each uses its index: (title, id), (artist, title, id), or
     /// the trigram index for `q`.
     static func listStatement(search: String?, artist: String?, after: (title: String, id: UUID), limit: Int) -> PostgresQuery {
+        let query = listQuery(search: search, artist: artist, after: after, limit: limit)
+        // Without q, one plan serves every page (an index walk from the cursor): generic, so the server
+        // does not plan it again per page. With q, the pattern decides between the trigram index and a
+        // walk of the title index, so the server plans for each pattern.
+        return search == nil ? query.planned(.generic) : query
+    }
+
+    private static func listQuery(search: String?, artist: String?, after: (title: String, id: UUID), limit: Int) -> PostgresQuery {
         let head = """
             SELECT c.txid::text, c.position, v.title, v.id, v.summary
             FROM (SELECT 1) one
@@ -180,22 +213,24 @@ extension AlbumRoutes {
 
     /// The history's statement: the checkpoint, whether the album exists as of it, and up to `limit` of its
     /// events after `after`, only those the checkpoint covers (so that the page matches As-Of exactly).
+    /// One plan serves every album and page: generic.
     static func historyStatement(_ id: UUID, after: Int, limit: Int) -> PostgresQuery {
-        """
-        SELECT c.txid::text, c.position,
-               EXISTS (SELECT 1 FROM read_model.album_history f
-                       WHERE f.album_id = \(id) AND f.version = 1 AND (f.txid, f.position) <= (c.txid, c.position)),
-               h.version, h.type, h.schema_version, h.data::text,
-               to_char(h.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-        FROM (SELECT 1) one
-        LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
-        LEFT JOIN LATERAL (
-            SELECT h.version, h.type, h.schema_version, h.data, h.recorded_at
-            FROM read_model.album_history h
-            WHERE h.album_id = \(id) AND h.version > \(after) AND (h.txid, h.position) <= (c.txid, c.position)
-            ORDER BY h.version LIMIT \(limit)
-        ) h ON true
-        ORDER BY h.version
-        """
+        let query: PostgresQuery = """
+            SELECT c.txid::text, c.position,
+                   EXISTS (SELECT 1 FROM read_model.album_history f
+                           WHERE f.album_id = \(id) AND f.version = 1 AND (f.txid, f.position) <= (c.txid, c.position)),
+                   h.version, h.type, h.schema_version, h.data::text,
+                   to_char(h.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            FROM (SELECT 1) one
+            LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
+            LEFT JOIN LATERAL (
+                SELECT h.version, h.type, h.schema_version, h.data, h.recorded_at
+                FROM read_model.album_history h
+                WHERE h.album_id = \(id) AND h.version > \(after) AND (h.txid, h.position) <= (c.txid, c.position)
+                ORDER BY h.version LIMIT \(limit)
+            ) h ON true
+            ORDER BY h.version
+            """
+        return query.planned(.generic)
     }
 }

@@ -19,8 +19,18 @@ enum PageCursor: Equatable {
             case .albums(let query, let title, let id): "a1\n\(String(query, radix: 16))\n\(id.uuidString.lowercased())\n\(title)"
             case .history(let album, let version): "h1\n\(album.uuidString.lowercased())\n\(version)"
             }
-        return Data(text.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        // base64url without padding, byte by byte (Foundation's replacingOccurrences was a tenth of a list
+        // page's CPU time).
+        var base64url = Data(text.utf8).base64EncodedData()
+        base64url.removeAll { $0 == UInt8(ascii: "=") }
+        for index in base64url.indices {
+            switch base64url[index] {
+            case UInt8(ascii: "+"): base64url[index] = UInt8(ascii: "-")
+            case UInt8(ascii: "/"): base64url[index] = UInt8(ascii: "_")
+            default: break
+            }
+        }
+        return String(decoding: base64url, as: UTF8.self)
     }
 
     init?(encoded: String) {
