@@ -9,7 +9,7 @@ import Postgres
 // `bench-bare-http`: the baseline of bench/reads. GET /albums/:id answers one fixed album body with the
 // headers query-api sends, from a server set up as query-api is (Hummingbird's singleton event loop group,
 // one loop per core, installed as the concurrency executor), so the ratio measures only the read behind it.
-// With --read-conninfo it is the second baseline, "bare + the read": GET /albums/:id reads the album with
+// With --read-sql it is the second baseline, "bare + the read": GET /albums/:id reads the album with
 // the given statement through `PostgresClient.read` (pipelined, as query-api reads) and answers the row's
 // document with the same headers, and nothing else: no routing, tokens, cache, metrics or logging. It is
 // the least any server on Hummingbird and this client can do for the read, measured beside pgbench.
@@ -20,8 +20,9 @@ let usage = """
       --body-file  the JSON body every GET /albums/:id answers (else $BENCH_BODY)
       --page-body-file  the JSON body GET /albums answers, whatever its query (a list or search page)
       --etag, --as-of, --served-by  the ETag, As-Of and Served-By values to send (defaults "1", 0.0, replica1)
-      --read-conninfo CONNINFO --read-sql SQL  answer GET /albums/:id with column 5 (the document) of SQL
-                   run for the id ($1, a uuid) on that database, through the pipelined client
+      --read-sql SQL  answer GET /albums/:id with column 5 (the document) of SQL run for the id ($1, a
+                   uuid) through the pipelined client, on the database $BENCH_READ_CONNINFO names (an
+                   environment variable, so that no password shows in the process list)
     """
 
 func fail(_ message: String) -> Never {
@@ -34,7 +35,7 @@ var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard
         [
-            "--address", "--body-file", "--page-body-file", "--etag", "--as-of", "--served-by", "--read-conninfo", "--read-sql",
+            "--address", "--body-file", "--page-body-file", "--etag", "--as-of", "--served-by", "--read-sql",
         ].contains(flag), let value = arguments.popFirst()
     else {
         fail("unknown flag or missing value: \(flag)")
@@ -43,7 +44,7 @@ while let flag = arguments.popFirst() {
 }
 
 let body: String
-if options["--read-conninfo"] != nil {
+if options["--read-sql"] != nil {
     body = ""
 } else if let path = options["--body-file"] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { fail("cannot read \(path)") }
@@ -65,8 +66,8 @@ let requestID = HTTPField.Name("Request-Id")!
 
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 let router = Router()
-if let conninfo = options["--read-conninfo"] {
-    guard let sql = options["--read-sql"] else { fail("--read-conninfo needs --read-sql") }
+if let sql = options["--read-sql"] {
+    guard let conninfo = ProcessInfo.processInfo.environment["BENCH_READ_CONNINFO"] else { fail("--read-sql needs $BENCH_READ_CONNINFO") }
     let statement = PostgresStatement(sql, types: [PostgresOID.uuid])
     let client = try PostgresClient(configuration: .init(connectionString: conninfo))
     router.get("/albums/:id") { _, context in

@@ -11,7 +11,8 @@ import Postgres
 // many clients: what our client costs per read, without the HTTP server around it.
 
 let usage = """
-    usage: bench-postgres-client --conninfo CONNINFO --sql SQL --ids FILE [--tasks N] [--seconds S]
+    usage: bench-postgres-client [--conninfo CONNINFO] --sql SQL --ids FILE [--tasks N] [--seconds S]
+      --conninfo  the database (else $BENCH_CONNINFO, which keeps a password out of the process list)
       --sql  one SELECT with one uuid parameter, $1
       --ids  a file of album ids, one per line (read in turn by every task)
     """
@@ -29,7 +30,9 @@ while let flag = arguments.popFirst() {
     }
     options[flag] = value
 }
-guard let conninfo = options["--conninfo"], let sql = options["--sql"], let idsPath = options["--ids"] else { fail("missing a flag") }
+guard let conninfo = options["--conninfo"] ?? ProcessInfo.processInfo.environment["BENCH_CONNINFO"], let sql = options["--sql"],
+    let idsPath = options["--ids"]
+else { fail("missing a flag") }
 guard let text = try? String(contentsOfFile: idsPath, encoding: .utf8) else { fail("cannot read \(idsPath)") }
 let ids = text.split(whereSeparator: \.isNewline).compactMap { UUID(uuidString: String($0)) }
 guard !ids.isEmpty else { fail("no ids in \(idsPath)") }
