@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let package = Package(
@@ -17,6 +17,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // The hashes (SHA-256, SHA-1). Already built for Hummingbird (swift-nio-extras, swift-certificates).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -65,6 +67,7 @@ let package = Package(
             name: "Redis",
             dependencies: [
                 "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -75,7 +78,9 @@ let package = Package(
         // The album event log on the primary: migrations, append, reads in commit-safe order, tokens.
         .target(
             name: "EventStore",
-            dependencies: ["Domain", "Postgres", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Domain", "Postgres", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ClusterHarness"]),
         // What the command-line executables share: argument parsing with the catalog's exit codes.

@@ -4,8 +4,9 @@ import Logging
 /// The services' log handler: the line format of swift-log's `StreamLogHandler` (`<time> <level> <label>:
 /// <key=value ...> [<source>] <message>`, metadata sorted by key), on standard error, but metadata is
 /// formatted only when a line is written. `StreamLogHandler` formats all of it again each time a key is
-/// set, and every request sets two (Hummingbird's `hb.request.id` and the edge's `request.id`), while at
-/// the default level almost no request writes a line: that formatting was about 5% of a cached read's CPU.
+/// set, and every request sets its id (Hummingbird's `hb.request.id`, then the edge's value under that
+/// key), while at the default level almost no request writes a line: that formatting was about 5% of a
+/// cached read's CPU.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]

@@ -45,6 +45,7 @@ func buildApplication(
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: EdgeMiddleware(metrics: metrics.http))
     var services: [any Service] = [postgres]
+    let store = EventStore(client: postgres)
     var outbox: Outbox?
     if let url = settings.redis {
         var configuration = try RedisClient.Configuration(url: url)
@@ -54,20 +55,19 @@ func buildApplication(
         redisLogger[metadataKey: "node"] = "redis"
         let redis = try RedisClient(configuration: configuration, logger: redisLogger)
         let opened = try Outbox(path: settings.outboxPath, logger: logger)
-        let store = EventStore(client: postgres)
         let relay = OutboxRelay(
             outbox: opened,
             cache: ViewCache(client: redis, configuration: settings.cache, logger: logger),
             configuration: settings.relay,
             logger: logger
         ) { album in
-            try await store.readStream(album).last?.version ?? 0
+            try await store.version(of: album)
         }
         outbox = opened
         // Shut down in reverse: the relay delivers what it can, then the clients close.
         services += [redis, relay]
     }
-    CommandRoutes(service: CommandService(store: EventStore(client: postgres), metrics: metrics, outbox: outbox)).add(to: router)
+    CommandRoutes(service: CommandService(store: store, metrics: metrics, outbox: outbox)).add(to: router)
     OperationalRoutes(postgres: postgres, outbox: outbox, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)

@@ -132,6 +132,12 @@ public struct EventStore: Sendable {
         ).map(Self.recordedEvent)
     }
 
+    /// A stream's version: its last event's, 0 when it has none. One index probe, not the stream.
+    public func version(of stream: UUID) async throws -> Int {
+        let rows = try await client.query("SELECT coalesce(max(version), 0)::bigint FROM events WHERE stream_id = \(stream)")
+        return try rows.first?.decode(Int.self, at: 0) ?? 0
+    }
+
     /// The events of the command that used this idempotency key, if any.
     public func command(withKey key: String) async throws -> CommittedCommand? {
         try await client.withConnection { try await command(withKey: key, in: $0) }

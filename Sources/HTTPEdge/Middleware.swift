@@ -10,7 +10,8 @@ extension HTTPField.Name {
 
 /// The edge of every request, in one middleware (one async frame instead of two on the hot path):
 /// - every response carries `Request-Id`, the client's own when it sent a sensible one, else a new one,
-///   and every log line of the request carries it as `request.id`;
+///   and every log line of the request carries it once, as `hb.request.id` (Hummingbird's key, whose
+///   value this replaces: one id per line, the one the client sees);
 /// - every error becomes an RFC 9457 response, so that nothing, not Hummingbird's own 404 nor an
 ///   unexpected failure, reaches the client in another shape;
 /// - request metrics are recorded.
@@ -28,7 +29,9 @@ public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
     ) async throws -> Response {
         let id = request.headers[.requestID].flatMap(Self.acceptable) ?? RequestIDs.next()
         var context = context
-        context.logger[metadataKey: "request.id"] = .string(id)
+        // Ours rather than Hummingbird's: its ids count up in the open (a client could read the request
+        // rate off two of them); ours scramble the sequence (`RequestIDs`).
+        context.logger[metadataKey: "hb.request.id"] = .string(id)
         let started = ContinuousClock.now
         var response: Response
         do {

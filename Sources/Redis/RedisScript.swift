@@ -1,3 +1,5 @@
+import Crypto
+
 /// A Lua script run with EVALSHA; when Redis does not know it (after a restart or SCRIPT FLUSH), the client
 /// loads it with SCRIPT LOAD and runs it again, transparently.
 public struct RedisScript: Sendable, Hashable {
@@ -7,6 +9,10 @@ public struct RedisScript: Sendable, Hashable {
 
     public init(_ source: String) {
         self.source = source
-        self.sha1 = SHA1.hex(Array(source.utf8))
+        // Redis names a script by its SHA-1 (not a security use here: the digest is only its name).
+        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
     }
 }

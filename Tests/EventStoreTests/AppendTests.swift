@@ -101,6 +101,8 @@ import Testing
         }
         #expect(outcomes.filter { $0 }.count == 1)
         #expect(try await store.readStream(stream).map(\.version) == [1, 2])
+        #expect(try await store.version(of: stream) == 2)
+        #expect(try await store.version(of: UUID()) == 0, "a stream with no events is at version 0")
     }
 
     @Test func writersThatRetryOnConflictLeaveNoGapAndNoDuplicate() async throws {
