@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 
 /// The local cluster of `infra/cluster`, as the integration tests see it: its configuration (from the
 /// environment, else from `infra/cluster env`) and a way to run the script.
@@ -29,6 +30,19 @@ public enum Cluster {
         }
         cached.withLock { $0 = values }
         return values
+    }
+
+    /// The trait of every suite that needs the running cluster. With no cluster configured (no
+    /// CATALOG_PRIMARY in the environment and `infra/cluster env` failing) the suite is skipped and says
+    /// why, so that `swift test` on a machine without PostgreSQL and Redis runs the unit suites and
+    /// reports the rest as skipped. scripts/test's cluster part sets CATALOG_TEST_REQUIRE_CLUSTER=1: there
+    /// a cluster that is missing fails every such suite rather than skipping it.
+    public static var needed: ConditionTrait {
+        .enabled("needs the local cluster: run infra/cluster up, or scripts/test, which starts it") { isConfigured }
+    }
+
+    static var isConfigured: Bool {
+        ProcessInfo.processInfo.environment["CATALOG_TEST_REQUIRE_CLUSTER"] == "1" || (try? environment()) != nil
     }
 
     public static func value(_ name: String) throws -> String {

@@ -4,7 +4,7 @@ import Postgres
 import Redis
 import Testing
 
-@Suite struct LocalClusterTests {
+@Suite(Cluster.needed) struct LocalClusterTests {
     @Test func upTwiceLeavesOneHealthyClusterWithBothReplicasStreaming() async throws {
         let pidsBefore = try await postmasterPids()
         for _ in 0..<2 {
@@ -87,7 +87,7 @@ import Testing
     }
 }
 
-@Suite struct PromotionTests {
+@Suite(Cluster.needed) struct PromotionTests {
     @Test func afterPromotionTheOtherReplicaFollowsAndTheOldPrimaryRejoins() async throws {
         let cluster = try await ScratchCluster(name: "cluster-promote", postgresPort: 25570, redisPort: 26383, replicas: 2)
         func client(_ node: String) throws -> PostgresClient {
@@ -122,7 +122,7 @@ import Testing
 
 /// `infra/cluster up --hosts`: each node at an address of its own. Loopback has a whole /8, so the test
 /// places nodes on 127.0.0.2-4 without network namespaces (infra/faults places them in namespaces).
-@Suite struct HostsFileTests {
+@Suite(Cluster.needed) struct HostsFileTests {
     static func hostsFile(_ contents: String) throws -> String {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-hosts-\(UUID())")
         try contents.write(to: file, atomically: true, encoding: .utf8)

@@ -1,3 +1,4 @@
+import ClusterHarness
 import EventStore
 import Foundation
 import HTTPTypes
@@ -7,7 +8,7 @@ import Testing
 
 @testable import CommandAPI
 
-@Suite struct CommandTests {
+@Suite(Cluster.needed) struct CommandTests {
     @Test func everyCommandOfTheContractWorksInTurn() async throws {
         try await withCommandAPI { (client: any TestClientProtocol) async throws in
             let created = try await client.send(.post, "/albums", json: kindOfBlue, headers: [HTTPField.Name("Request-Id")!: "trace-42"])
@@ -116,7 +117,7 @@ import Testing
     }
 }
 
-@Suite struct IdempotencyTests {
+@Suite(Cluster.needed) struct IdempotencyTests {
     @Test func aRetryReturnsTheFirstResponseAndAppendsNothing() async throws {
         try await withCommandAPI { (client: any TestClientProtocol) async throws in
             let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "create-\(UUID())"]

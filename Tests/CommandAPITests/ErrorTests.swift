@@ -10,7 +10,7 @@ import Testing
 
 @testable import CommandAPI
 
-@Suite struct ClientErrorTests {
+@Suite(Cluster.needed) struct ClientErrorTests {
     @Test func malformedJSONIs400() async throws {
         try await withCommandAPI { (client: any TestClientProtocol) async throws in
             for body in [
@@ -171,7 +171,7 @@ import Testing
     }
 }
 
-@Suite struct OperationalTests {
+@Suite(Cluster.needed) struct OperationalTests {
     @Test func healthMetricsAndTheOpenAPIDocument() async throws {
         try await withCommandAPI { (client: any TestClientProtocol) async throws in
             #expect(try await client.send(.get, "/health/live").status == .ok)

@@ -11,7 +11,7 @@ import ViewCache
 
 @testable import CommandAPI
 
-@Suite struct FenceTests {
+@Suite(Cluster.needed) struct FenceTests {
     /// Each committed command's fence reaches Redis through the outbox and removes a cached view below it.
     /// How soon is bench/outbox's figure (p50 0.2 ms after the answer); the bound here only tolerates a
     /// machine loaded by the whole suite (1 s failed once so in a loaded run).

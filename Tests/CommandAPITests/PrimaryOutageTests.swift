@@ -14,7 +14,7 @@ import ViewCache
 
 @testable import CommandAPI
 
-@Suite struct PrimaryOutageTests {
+@Suite(Cluster.needed) struct PrimaryOutageTests {
     @Test func commandsGet503WithRetryAfterWhileThePrimaryIsDownAndSucceedAfterItsBack() async throws {
         let cluster = try await ScratchCluster(name: "command-outage", postgresPort: 25580, redisPort: 26384, replicas: 0)
         var owner = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))

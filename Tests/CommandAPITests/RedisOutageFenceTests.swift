@@ -15,7 +15,7 @@ import ViewCache
 @testable import CommandAPI
 
 /// Stopping Redis needs a cluster of its own.
-@Suite struct RedisOutageFenceTests {
+@Suite(Cluster.needed) struct RedisOutageFenceTests {
     @Test func fencesHeldByTheOutboxDuringARedisOutageAreAllDeliveredWhenItReturns() async throws {
         let cluster = try await ScratchCluster(name: "fence-outage", postgresPort: 25610, redisPort: 26387, replicas: 0)
         do {

@@ -14,7 +14,7 @@ import Testing
 
 @testable import CommandAPI
 
-@Suite struct ShutdownTests {
+@Suite(Cluster.needed) struct ShutdownTests {
     /// A command blocked in the database when shutdown begins still completes and is answered.
     @Test func gracefulShutdownLetsAnInFlightCommandFinish() async throws {
         try await migrate()

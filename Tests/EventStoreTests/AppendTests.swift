@@ -7,7 +7,7 @@ import Testing
 
 @testable import EventStore
 
-@Suite struct AppendTests {
+@Suite(Cluster.needed) struct AppendTests {
     /// On a fresh database (the shared one is migrated long before: there the race is 0 == 0), four
     /// migrators are held at the migration lock until all four are waiting on it at once, then let go:
     /// one applies every migration, the others find nothing left to do.
@@ -132,7 +132,7 @@ import Testing
     }
 }
 
-@Suite struct IdempotencyTests {
+@Suite(Cluster.needed) struct IdempotencyTests {
     @Test func aRetryWithTheSameKeyReturnsTheFirstCommandAndAppendsNothing() async throws {
         let store = try await writerStore()
         let key = IdempotencyKey(key: "retry-\(UUID())", requestHash: RequestFingerprint.of("body".utf8))

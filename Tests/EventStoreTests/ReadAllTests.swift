@@ -1,3 +1,4 @@
+import ClusterHarness
 import Domain
 import EventStore
 import Foundation
@@ -39,7 +40,7 @@ private final class Tailer: Sendable {
     }
 }
 
-@Suite struct ReadAllTests {
+@Suite(Cluster.needed) struct ReadAllTests {
     @Test func anEventCommittedLaterWithAnEarlierTransactionIsNeverSkipped() async throws {
         let writer = try await writerStore(poolSize: 4)
         let tailer = Tailer(store: try await projectorStore())
@@ -181,7 +182,7 @@ private final class Shared<Value: Sendable>: Sendable {
     var value: Value { storage.withLock { $0 } }
 }
 
-@Suite struct CommitOrderTests {
+@Suite(Cluster.needed) struct CommitOrderTests {
     /// Transaction ids must sort as numbers, not as text ("99" after "100"). A temporary `events` table
     /// in the owner's single session shadows the real one, so the store's own queries run on rows whose
     /// transaction ids straddle digit boundaries.

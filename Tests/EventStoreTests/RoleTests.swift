@@ -5,7 +5,7 @@ import Postgres
 import Testing
 
 /// Each role may do what its service needs and nothing else; every refusal is PostgreSQL's (42501).
-@Suite struct RoleTests {
+@Suite(Cluster.needed) struct RoleTests {
     private func refused(_ variable: String, _ sql: String) async throws -> Bool {
         let client = try client(variable, poolSize: 1)
         do {

@@ -90,7 +90,7 @@ struct OutboxTests {
     }
 }
 
-@Suite("Outbox relay")
+@Suite("Outbox relay", Cluster.needed)
 struct OutboxRelayTests {
     @Test("committed intents become fences in Redis at once; aborted ones never do")
     func delivers() async throws {

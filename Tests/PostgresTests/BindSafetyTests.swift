@@ -1,8 +1,9 @@
+import ClusterHarness
 import Foundation
 import Postgres
 import Testing
 
-@Suite struct BindSafetyTests {
+@Suite(Cluster.needed) struct BindSafetyTests {
     static let hostile = [
         "'; DROP TABLE students; --",
         "' OR '1'='1",

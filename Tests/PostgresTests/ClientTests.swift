@@ -4,7 +4,7 @@ import Postgres
 import Synchronization
 import Testing
 
-@Suite struct ClientTests {
+@Suite(Cluster.needed) struct ClientTests {
     @Test func sixtyFourTasksShareAPoolOfEight() async throws {
         let client = try ownerClient(poolSize: 8, checkoutTimeout: .seconds(30))
         try await withScratchTable(client, columns: "task int PRIMARY KEY, backend int") { (table: String) async throws in
@@ -224,7 +224,7 @@ import Testing
     }
 }
 
-@Suite struct ErrorHygieneTests {
+@Suite(Cluster.needed) struct ErrorHygieneTests {
     @Test func aWrongPasswordSaysSoWithoutThePassword() async throws {
         let real = try Cluster.value("CATALOG_MIGRATOR_PRIMARY")
         let wrong = real.replacingOccurrences(of: #"password=\S+"#, with: "password=hunter2-not-it", options: .regularExpression)

@@ -4,7 +4,7 @@ import Postgres
 import Testing
 
 /// Stops, starts and promotes nodes of scratch clusters of their own, never the main one.
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, Cluster.needed) struct FaultTests {
     @Test func callsFailFastWhileThePrimaryIsDownAndRecoverInTheSameProcess() async throws {
         let cluster = try await ScratchCluster(name: "postgres-restart", postgresPort: 25540, redisPort: 26380, replicas: 0)
 

@@ -6,7 +6,7 @@ import Testing
 
 /// `PostgresClient.read`: many reads in flight on each of a few pipelined connections, each answered with
 /// its own row or its own error.
-@Suite struct PipelineTests {
+@Suite(Cluster.needed) struct PipelineTests {
     /// A thousand reads at once, one in ten a bad cast and one in ten a division by zero, while a long
     /// statement on one of the same connections is cancelled by the server (pg_cancel_backend): every
     /// read gets exactly its own answer, and all of them share at most the client's pipelined connections.

@@ -1,8 +1,9 @@
+import ClusterHarness
 import Foundation
 import Postgres
 import Testing
 
-@Suite struct TypeRoundTripTests {
+@Suite(Cluster.needed) struct TypeRoundTripTests {
     struct Payload: Codable, Equatable, Sendable {
         var title: String
         var songs: [String]

@@ -6,7 +6,7 @@ import Postgres
 import Projections
 import Testing
 
-@Suite("Leadership", .serialized)
+@Suite("Leadership", .serialized, Cluster.needed)
 struct LeadershipTests {
     @Test("two runners: one leads and writes; SIGKILL it and the other takes over within 5 s")
     func takeover() async throws {

@@ -7,7 +7,7 @@ import Projections
 import Synchronization
 import Testing
 
-@Suite("Projector", .serialized)
+@Suite("Projector", .serialized, Cluster.needed)
 struct ProjectorTests {
     @Test("8 concurrent writers on shared and separate albums: every read row equals the fold of its events")
     func concurrentWriters() async throws {

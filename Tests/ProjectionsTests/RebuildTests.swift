@@ -7,7 +7,7 @@ import Projections
 import Synchronization
 import Testing
 
-@Suite("Replay and verify", .serialized)
+@Suite("Replay and verify", .serialized, Cluster.needed)
 struct RebuildTests {
     @Test("replay while 4 writers and readers run: no read fails during the swap, and verify says equal")
     func replayWhileLive() async throws {

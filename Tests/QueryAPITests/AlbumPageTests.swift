@@ -48,7 +48,7 @@ func isStrictlyOrdered(_ albums: [(title: String, id: String)]) -> Bool {
     }
 }
 
-@Suite("query-api lists, search and history", .serialized)
+@Suite("query-api lists, search and history", .serialized, Cluster.needed)
 struct AlbumPageTests {
     @Test("the list: summaries in (title, id) order, limits, q case-insensitive with literal wildcards, artist exact, archived left out")
     func listAndSearch() async throws {

@@ -219,7 +219,7 @@ func waitUntilReady(_ client: any TestClientProtocol, replicas: [String]) async 
     Issue.record("replicas \(replicas) never all usable; last /health/ready: \(last)")
 }
 
-@Suite("query-api album reads", .serialized)
+@Suite("query-api album reads", .serialized, Cluster.needed)
 struct AlbumReadTests {
     @Test("an album written with a token is read back at once from a replica, with its headers; If-None-Match gives 304")
     func readYourWrite() async throws {

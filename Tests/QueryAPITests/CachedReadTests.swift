@@ -12,7 +12,7 @@ import ViewCache
 
 @testable import QueryAPI
 
-@Suite("query-api with Redis hot views", .serialized)
+@Suite("query-api with Redis hot views", .serialized, Cluster.needed)
 struct CachedReadTests {
     @Test("the second read is a cache hit; a write read back with its token never shows the old view")
     func hitsAndTokens() async throws {

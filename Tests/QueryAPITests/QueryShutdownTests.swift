@@ -12,7 +12,7 @@ import Testing
 
 @testable import QueryAPI
 
-@Suite("query-api shutdown")
+@Suite("query-api shutdown", Cluster.needed)
 struct QueryShutdownTests {
     /// A read waiting for its token when shutdown begins is still answered, from the database, once the
     /// token is reached; then the service stops and refuses new connections.

@@ -13,7 +13,7 @@ import ViewCache
 @testable import QueryAPI
 
 /// Pausing, stopping and starting replicas needs a cluster of its own, so that other suites never see it.
-@Suite("query-api under replica faults", .serialized)
+@Suite("query-api under replica faults", .serialized, Cluster.needed)
 struct ReplicaFaultTests {
     @Test(
         "paused replay, a stopped replica, every replica stopped: reads go on and are never stale; fallback on or off; a read the statement timeout cancels is a 503 with Retry-After"

@@ -2,7 +2,7 @@ import ClusterHarness
 import Redis
 import Testing
 
-@Suite struct RedisFaultTests {
+@Suite(Cluster.needed) struct RedisFaultTests {
     @Test func callsFailFastWhileRedisIsDownAndRecoverInTheSameProcessAndScriptsSurviveAFlush() async throws {
         let cluster = try await ScratchCluster(name: "redis-restart", postgresPort: 25560, redisPort: 26382, replicas: 0)
         var configuration = try RedisClient.Configuration(url: try cluster.value("CATALOG_REDIS"))

@@ -3,7 +3,7 @@ import Foundation
 import Redis
 import Testing
 
-@Suite struct RedisClientTests {
+@Suite(Cluster.needed) struct RedisClientTests {
     @Test func binaryValuesRoundTripUnchanged() async throws {
         // A 1 MiB value, while the whole suite starts on two cores: a generous deadline for the round trip.
         let redis = try mainRedis(commandTimeout: .seconds(15))

@@ -10,7 +10,7 @@ import Testing
 
 /// Faults of a whole node (paused replay, a stopped replica) need a cluster of their own: on the main
 /// cluster they would reach every other suite's reads.
-@Suite("Replica outage", .serialized)
+@Suite("Replica outage", .serialized, Cluster.needed)
 struct ReplicaOutageTests {
     @Test(
         "paused replay: out of rotation past the lag bound, back after resume; a stopped replica: every read still succeeds, back after start; a stopped primary: the replicas keep serving"

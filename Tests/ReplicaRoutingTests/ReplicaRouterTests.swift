@@ -9,7 +9,7 @@ import ReplicaRouting
 import Testing
 
 /// The router on the real cluster, in a scratch database with the schema and a projected checkpoint.
-@Suite("Replica router", .serialized)
+@Suite("Replica router", .serialized, Cluster.needed)
 struct ReplicaRouterTests {
     static func client(_ conninfo: String, poolSize: Int = 4) throws -> PostgresClient {
         var configuration = PostgresClient.Configuration(connectionString: conninfo)

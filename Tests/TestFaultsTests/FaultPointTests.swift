@@ -16,7 +16,7 @@ extension HTTPField.Name {
 }
 
 /// Each fault point has its effect, in the service binary started with it, on the real cluster.
-@Suite struct FaultPointTests {
+@Suite(Cluster.needed) struct FaultPointTests {
     static let allowed = ["CATALOG_ALLOW_TEST_FAULTS": "1"]
 
     static func cache() throws -> ViewCache {

@@ -4,7 +4,7 @@ import Testing
 
 /// A service given CATALOG_TEST_FAULT refuses to start unless CATALOG_ALLOW_TEST_FAULTS=1 is set and every
 /// name is known; allowed, it starts and says loudly what it breaks.
-@Suite struct TestFaultStartupTests {
+@Suite(Cluster.needed) struct TestFaultStartupTests {
     /// Each service with fault points, with one of its faults and what it needs to get as far as listening.
     static func services() throws -> [(name: String, arguments: [String], fault: String, environment: [String: String])] {
         [

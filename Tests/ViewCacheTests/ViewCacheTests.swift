@@ -89,7 +89,7 @@ final class RunCount: Sendable {
     let value = Atomic<Int>(0)
 }
 
-@Suite("View cache on Redis")
+@Suite("View cache on Redis", Cluster.needed)
 struct ViewCacheTests {
     func cache(_ configure: (inout ViewCache.Configuration) -> Void = { _ in }) throws -> ViewCache {
         var redis = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
