@@ -1,9 +1,11 @@
+import CoreMetrics
 import HTTPEdge
+import Metrics
 import Prometheus
-import Synchronization
 
-/// The command service's metrics, with a small fixed set of labels. Each series is made once and kept,
-/// so a request only increments and records: no registry lookup, no label arrays built per request.
+/// The command service's metrics, with a small fixed set of labels, through swift-metrics on the
+/// service's registry (`HTTPMetrics.factory`). Each series is made once and kept, so a request only
+/// increments and records: no registry lookup, no label arrays built per request.
 struct CommandMetrics: Sendable {
     let http: HTTPMetrics
     private var series: MetricSeries { http.series }
@@ -15,17 +17,10 @@ struct CommandMetrics: Sendable {
 
     func record(command: String, outcome: String, duration: Duration) {
         series.counter("commands|\(command)|\(outcome)") {
-            registry.makeCounter(
-                descriptor: .init(metricName: "catalog_commands", unitName: "total", helpText: "Commands handled, by type and outcome"),
-                labels: [("type", command), ("outcome", outcome)]
-            )
+            CoreMetrics.Counter(label: "catalog_commands_total", dimensions: [("type", command), ("outcome", outcome)], factory: http.factory)
         }.increment()
-        series.histogram("command|\(command)") {
-            registry.makeDurationHistogram(
-                descriptor: .init(metricName: "catalog_command_duration", unitName: "seconds", helpText: "Time to handle a command"),
-                labels: [("type", command)],
-                buckets: HTTPMetrics.buckets
-            )
-        }.record(duration)
+        series.timer("command|\(command)") {
+            CoreMetrics.Timer(label: "catalog_command_duration_seconds", dimensions: [("type", command)], factory: http.factory)
+        }.record(duration: duration)
     }
 }

@@ -1,15 +1,24 @@
+import CoreMetrics
 import HTTPTypes
+import Metrics
 import Prometheus
 import Synchronization
 
 /// HTTP request metrics and pool gauges every catalog service exposes, with a small fixed set of labels.
+/// Every series is made through swift-metrics' API; Prometheus is only its backend (`factory`, on this
+/// service's own registry, which /metrics renders). A factory per registry rather than the process-wide
+/// `MetricsSystem` keeps each application's series its own (tests run several in one process).
 public struct HTTPMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
     public let series = MetricSeries()
     let requestSeries = RequestSeries()
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.buckets
+        self.factory = factory
     }
 
     public static let buckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500].map { .milliseconds($0) }
@@ -19,32 +28,30 @@ public struct HTTPMetrics: Sendable {
     /// dictionary lookup, without building a key string.
     public func recordRequest(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
         let key = RequestSeries.Key(method: method, route: route, status: status)
-        let (counter, histogram) = requestSeries.series.withLock { series in
+        let (counter, timer) = requestSeries.series.withLock { series in
             if let found = series[key] { return found }
             let made = (
-                registry.makeCounter(
-                    descriptor: .init(metricName: "http_requests", unitName: "total", helpText: "HTTP requests, by route and status"),
-                    labels: [("method", method.rawValue), ("route", route), ("status", String(status))]
+                CoreMetrics.Counter(
+                    label: "http_requests_total",
+                    dimensions: [("method", method.rawValue), ("route", route), ("status", String(status))],
+                    factory: factory
                 ),
-                registry.makeDurationHistogram(
-                    descriptor: .init(metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency"),
-                    labels: [("method", method.rawValue), ("route", route)],
-                    buckets: Self.buckets
+                CoreMetrics.Timer(
+                    label: "http_request_duration_seconds",
+                    dimensions: [("method", method.rawValue), ("route", route)],
+                    factory: factory
                 )
             )
             series[key] = made
             return made
         }
         counter.increment()
-        histogram.record(duration)
+        timer.record(duration: duration)
     }
 
     public func recordPool(leased: Int, idle: Int, waiting: Int) {
         for (state, value) in [("leased", leased), ("idle", idle), ("waiting", waiting)] {
-            registry.makeGauge(
-                descriptor: .init(metricName: "catalog_postgres_pool", unitName: "connections", helpText: "Primary pool connections by state"),
-                labels: [("state", state)]
-            ).set(Double(value))
+            Gauge(label: "catalog_postgres_pool_connections", dimensions: [("state", state)], factory: factory).record(value)
         }
     }
 }
@@ -53,10 +60,10 @@ public struct HTTPMetrics: Sendable {
 public final class MetricSeries: Sendable {
     public init() {}
 
-    private let counters = Mutex<[String: Counter]>([:])
-    private let histograms = Mutex<[String: DurationHistogram]>([:])
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
 
-    public func counter(_ key: String, make: () -> Counter) -> Counter {
+    public func counter(_ key: String, make: () -> CoreMetrics.Counter) -> CoreMetrics.Counter {
         counters.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = make()
@@ -65,12 +72,12 @@ public final class MetricSeries: Sendable {
         }
     }
 
-    public func histogram(_ key: String, make: () -> DurationHistogram) -> DurationHistogram {
-        histograms.withLock { histograms in
-            if let histogram = histograms[key] { return histogram }
-            let histogram = make()
-            histograms[key] = histogram
-            return histogram
+    public func timer(_ key: String, make: () -> CoreMetrics.Timer) -> CoreMetrics.Timer {
+        timers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = make()
+            timers[key] = timer
+            return timer
         }
     }
 }
@@ -83,5 +90,5 @@ final class RequestSeries: Sendable {
         var status: Int
     }
 
-    let series = Mutex<[Key: (Counter, DurationHistogram)]>([:])
+    let series = Mutex<[Key: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
 }
