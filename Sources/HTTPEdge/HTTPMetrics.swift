@@ -64,20 +64,20 @@ public final class MetricSeries: Sendable {
     private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
 
     public func counter(_ key: String, make: () -> CoreMetrics.Counter) -> CoreMetrics.Counter {
-        counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = make()
-            counters[key] = counter
-            return counter
-        }
+        Self.kept(key, in: counters, make)
     }
 
     public func timer(_ key: String, make: () -> CoreMetrics.Timer) -> CoreMetrics.Timer {
-        timers.withLock { timers in
-            if let timer = timers[key] { return timer }
-            let timer = make()
-            timers[key] = timer
-            return timer
+        Self.kept(key, in: timers, make)
+    }
+
+    /// The metric kept under `key`, made by `make` the first time.
+    private static func kept<Metric>(_ key: String, in store: borrowing Mutex<[String: Metric]>, _ make: () -> Metric) -> Metric {
+        store.withLock { metrics in
+            if let metric = metrics[key] { return metric }
+            let metric = make()
+            metrics[key] = metric
+            return metric
         }
     }
 }
