@@ -38,14 +38,18 @@ let package = Package(
         .testTarget(
             name: "TestFaultsTests",
             dependencies: [
-                "TestFaults", "ClusterHarness", "Domain", "EventStore", "Postgres", "Redis", "ViewCache",
+                "TestFaults", "ClusterHarness", "CatalogCore", "Domain", "EventLog", "Postgres", "Redis", "HotViews",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
 
-        // The catalog's rules: aggregate, commands, events. Foundation only.
-        .target(name: "Domain"),
-        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        // What the write side and the read side share: album and song ids, the consistency token.
+        .target(name: "CatalogCore"),
+        .testTarget(name: "CatalogCoreTests", dependencies: ["CatalogCore"]),
+
+        // The catalog's rules: aggregate, commands, events. Foundation and CatalogCore only.
+        .target(name: "Domain", dependencies: ["CatalogCore"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "CatalogCore"]),
 
         // Linux's epoll, which Glibc's Swift module leaves out.
         .systemLibrary(name: "CEpoll"),
@@ -75,14 +79,25 @@ let package = Package(
             ]
         ),
 
-        // The album event log on the primary: migrations, append, reads in commit-safe order, tokens.
+        // The album event log on the primary: its schema, append, reads in commit-safe order, its own errors.
         .target(
-            name: "EventStore",
+            name: "EventLog",
             dependencies: [
-                "Domain", "Postgres", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                "CatalogCore", "Domain", "Postgres", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "ClusterHarness"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "CatalogCore", "ClusterHarness"]),
+
+        // The read model on the primary and the replicas: its schema, and the repository of query-api's reads
+        // (every read statement, its rows' decoding, its failures as ReadModelError), routed by ReplicaRouting.
+        .target(
+            name: "ReadModel",
+            dependencies: [
+                "CatalogCore", "Domain", "Postgres", "ReplicaRouting", .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "ReadModelTests", dependencies: ["ReadModel", "Postgres"]),
         // What the command-line executables share: argument parsing with the catalog's exit codes.
         .target(
             name: "CatalogCLI",
@@ -94,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "MigrateTool",
             dependencies: [
-                "CatalogCLI", "EventStore", "Postgres",
+                "CatalogCLI", "EventLog", "Postgres", "ReadModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -104,12 +119,12 @@ let package = Package(
         .target(
             name: "Projections",
             dependencies: [
-                "Domain", "EventStore", "Postgres", "TestFaults",
+                "CatalogCore", "Domain", "EventLog", "Postgres", "TestFaults",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "ClusterHarness"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "CatalogCore", "EventLog", "ReadModel", "ClusterHarness"]),
         .executableTarget(
             name: "ProjectionsTool",
             dependencies: [
@@ -124,18 +139,18 @@ let package = Package(
         .target(
             name: "ReplicaRouting",
             dependencies: [
-                "EventStore", "Postgres", .product(name: "Logging", package: "swift-log"),
+                "CatalogCore", "Postgres", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ReplicaRoutingTests", dependencies: ["ReplicaRouting", "Projections", "ClusterHarness"]),
+        .testTarget(name: "ReplicaRoutingTests", dependencies: ["ReplicaRouting", "CatalogCore", "Projections", "ClusterHarness"]),
 
         // The read side's HTTP service.
         .executableTarget(
             name: "QueryAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Postgres", "Redis", "ReplicaRouting", "TestFaults", "ViewCache",
+                "CatalogCLI", "CatalogCore", "Domain", "HTTPEdge", "HotViews", "Postgres", "ReadModel", "Redis", "ReplicaRouting", "TestFaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -149,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
-                "QueryAPI", "Projections", "ClusterHarness", "HTTPEdge", "Redis", "ViewCache",
+                "QueryAPI", "CatalogCore", "EventLog", "Projections", "ClusterHarness", "HTTPEdge", "HotViews", "ReadModel", "Redis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -158,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "CatalogSeed",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "Postgres",
+                "CatalogCLI", "CatalogCore", "Domain", "EventLog", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -188,23 +203,23 @@ let package = Package(
 
         // Hot album views in Redis: fenced fills, fences, single-flight, a circuit breaker.
         .target(
-            name: "ViewCache",
+            name: "HotViews",
             dependencies: [
-                "Domain", "EventStore", "Redis", "TestFaults", .product(name: "Logging", package: "swift-log"),
+                "CatalogCore", "Redis", "TestFaults", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ViewCacheTests", dependencies: ["ViewCache", "ClusterHarness"]),
+        .testTarget(name: "HotViewsTests", dependencies: ["HotViews", "CatalogCore", "ClusterHarness"]),
 
         // The command side's SQLite outbox of cache fences (GRDB), and its relay to Redis.
         .target(
-            name: "Outbox",
+            name: "FenceOutbox",
             dependencies: [
-                "TestFaults", "ViewCache", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                "HotViews", "TestFaults", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "ClusterHarness", "Redis"]),
+        .testTarget(name: "FenceOutboxTests", dependencies: ["FenceOutbox", "ClusterHarness", "HotViews", "Redis"]),
 
         // What both HTTP services share at their edge: problem+json errors, request ids, request metrics, 405s.
         .target(
@@ -221,7 +236,7 @@ let package = Package(
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "CatalogCLI", "Domain", "EventStore", "HTTPEdge", "Outbox", "Postgres", "Redis", "TestFaults", "ViewCache",
+                "CatalogCLI", "CatalogCore", "Domain", "EventLog", "FenceOutbox", "HTTPEdge", "HotViews", "Postgres", "Redis", "TestFaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -234,14 +249,16 @@ let package = Package(
         .testTarget(
             name: "CommandAPITests",
             dependencies: [
-                "CommandAPI", "ClusterHarness", "Outbox", "Redis", "ViewCache",
+                "CommandAPI", "CatalogCore", "ClusterHarness", "EventLog", "FenceOutbox", "HotViews", "Redis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
         // Test support: drives infra/cluster and reads its configuration.
-        .target(name: "ClusterHarness", path: "Tests/ClusterHarness"),
+        .target(name: "ClusterHarness", dependencies: ["EventLog", "Postgres", "ReadModel"], path: "Tests/ClusterHarness"),
+        // The module graph of docs/architecture.md, checked against the sources and this file.
+        .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "ConnectionPoolTests", dependencies: ["ConnectionPool"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ClusterHarness"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "ClusterHarness"]),

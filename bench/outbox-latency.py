@@ -5,7 +5,7 @@ usage: outbox-latency.py COMMAND_URL REDIS_URL COUNT ALBUM_ID...
 
 Runs COUNT sequential PATCH /albums/{id} commands (a new title each, round robin over the albums) through
 command-api (http.client, one kept-alive connection) and after each polls, over a raw RESP socket with
-AUTH, `GET catalog:{<album id lowercase>}:fence` (Sources/ViewCache/ViewCache.swift's fenceKey) until it
+AUTH, `GET catalog:{<album id lowercase>}:fence` (Sources/HotViews/ViewCache.swift's fenceKey) until it
 holds at least the version the command answered with (its ETag, else the JSON body's version).
 
 Two figures per command, in ms:

@@ -1,7 +1,8 @@
 import ArgumentParser
 import CatalogCLI
+import CatalogCore
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Logging
 import Postgres

@@ -1,14 +1,14 @@
 import Domain
-import EventStore
+import EventLog
+import FenceOutbox
 import HTTPEdge
+import HotViews
 import Hummingbird
 import Logging
-import Outbox
 import Postgres
 import Prometheus
 import Redis
 import ServiceLifecycle
-import ViewCache
 
 /// Everything `command-api` needs to start, from flags or the environment.
 struct CommandAPISettings: Sendable {
@@ -68,7 +68,7 @@ func buildApplication(
         services += [redis, relay]
     }
     CommandRoutes(service: CommandService(store: store, metrics: metrics, outbox: outbox)).add(to: router)
-    OperationalRoutes(postgres: postgres, outbox: outbox, metrics: metrics).add(to: router)
+    OperationalRoutes(store: store, outbox: outbox, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
     }

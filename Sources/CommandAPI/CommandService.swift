@@ -1,10 +1,10 @@
+import CatalogCore
 import Domain
-import EventStore
+import EventLog
+import FenceOutbox
 import Foundation
 import HTTPEdge
 import Logging
-import Outbox
-import Postgres
 
 /// What a successful command answers with.
 struct CommandOutcome: Equatable, Sendable {
@@ -120,15 +120,8 @@ struct CommandService: Sendable {
             Task {
                 var acknowledged = false
                 do {
-                    try await store.client.withTransaction { session in
-                        let result = try await store.append(
-                            to: stream,
-                            expectedVersion: expectedVersion,
-                            events: events,
-                            idempotency: idempotency,
-                            in: session
-                        )
-                        answer.resume(returning: result)
+                    _ = try await store.append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency) {
+                        answer.resume(returning: $0)
                         acknowledged = true
                         try? await Task.sleep(for: FaultPoints.ackedCommitDelay)
                     }
@@ -198,17 +191,14 @@ struct CommandService: Sendable {
             case .songNotFound(let id): return (.songNotFound(id.description), "not_found")
             case .albumExists: return (Problem(.conflict, "Album exists"), "rejected")
             }
-        case let postgres as PostgresError where postgres.isUnavailable:
-            logger.warning("primary unavailable", metadata: ["postgres.error": "\(postgres)"])
+        case EventStoreError.unavailable(let error):
+            logger.warning("primary unavailable", metadata: ["postgres.error": "\(error)"])
             return (.unavailable("the primary database cannot be reached; retry shortly"), "unavailable")
-        case let postgres as PostgresError where postgres.sqlState == PostgresError.queryCanceled:
-            // The statement timeout rolled the transaction back: nothing was applied.
-            logger.warning("primary too slow", metadata: ["postgres.error": "\(postgres)"])
+        case EventStoreError.timedOut(let error):
+            logger.warning("primary too slow", metadata: ["postgres.error": "\(error)"])
             return (.unavailable("the primary took too long to answer; the command was not applied; retry"), "unavailable")
-        case let postgres as PostgresError where postgres.isTransient:
-            // A deadlock or serialization failure, or the server short of a resource (disk, memory,
-            // connections): the transaction rolled back, and the same command may well succeed later.
-            logger.warning("primary refused for now", metadata: ["postgres.error": "\(postgres)"])
+        case EventStoreError.transient(let error):
+            logger.warning("primary refused for now", metadata: ["postgres.error": "\(error)"])
             return (.unavailable("the primary cannot take the command right now; the command was not applied; retry"), "unavailable")
         default:
             logger.error("command failed", metadata: ["error": "\(String(describing: type(of: error))): \(error)"])

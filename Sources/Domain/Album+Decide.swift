@@ -1,3 +1,5 @@
+import CatalogCore
+
 extension Album {
     /// Decides a command against the album's current state (nil: the stream is empty). Returns the events
     /// to append, none for a change that changes nothing, or the rule it breaks.

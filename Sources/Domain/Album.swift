@@ -1,3 +1,5 @@
+import CatalogCore
+
 /// The album aggregate: the state that deciding a command needs, folded from the album's events.
 public struct Album: Equatable, Sendable {
     public let id: AlbumID

@@ -1,3 +1,5 @@
+import CatalogCore
+
 /// What a write client can ask of an album. Ids of new things are chosen by the caller (the command
 /// service), so that deciding stays a pure function.
 public enum AlbumCommand: Equatable, Sendable {

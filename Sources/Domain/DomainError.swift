@@ -1,3 +1,5 @@
+import CatalogCore
+
 /// Why the Domain refused a command. Each case maps to one HTTP status at the edge.
 public enum DomainError: Error, Equatable, Sendable {
     /// The command breaks one or more rules (HTTP 422).

@@ -1,3 +1,5 @@
+import CatalogCore
+
 /// What happened to an album. Events carry the new values they set, so folding them needs no history.
 public enum AlbumEvent: Equatable, Sendable {
     case created(AlbumCreated)

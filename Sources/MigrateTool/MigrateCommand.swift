@@ -1,11 +1,13 @@
 import ArgumentParser
 import CatalogCLI
-import EventStore
+import EventLog
 import Foundation
 import Logging
 import Postgres
+import ReadModel
 
-/// `catalog-migrate`: applies the event store's pending migrations on the primary, as the schema owner.
+/// `catalog-migrate`: applies the catalog's pending migrations on the primary (the event log's, then the
+/// read model's), as the schema owner.
 /// Safe to run from several places at once.
 @main
 struct MigrateCommand: AsyncParsableCommand {
@@ -37,7 +39,7 @@ struct MigrateCommand: AsyncParsableCommand {
         configuration.queryTimeout = .seconds(120)
         do {
             let client = try PostgresClient(configuration: configuration, logger: logger)
-            let applied = try await Migrations.migrate(client, logger: logger)
+            let applied = try await client.migrate(EventLogSchema.migrations + ReadModelSchema.migrations, logger: logger)
             print(applied.isEmpty ? "schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
             await client.shutdown()
         } catch let error as PostgresError where error.code == .invalidConfiguration {

@@ -102,7 +102,19 @@ public final class PostgresClient: Sendable, Service {
     /// The client's event loops for pipelined reads (one per two cores), shared by every client in the process.
     public static var eventLoopCount: Int { PostgresEventLoop.all.count }
 
-    public var poolStatistics: PoolStateMachine.Statistics { pool.statistics }
+    /// How the exclusive connections are used now: the pool's size, those lent out, those idle, and the
+    /// callers waiting for one.
+    public struct PoolStatistics: Equatable, Sendable {
+        public var size: Int
+        public var leased: Int
+        public var idle: Int
+        public var waiting: Int
+    }
+
+    public var poolStatistics: PoolStatistics {
+        let pool = pool.statistics
+        return PoolStatistics(size: pool.size, leased: pool.leased, idle: pool.idle, waiting: pool.waiting)
+    }
 
     /// Lends one connection to `body`; statements in it run in autocommit mode.
     public func withConnection<Result>(_ body: (PostgresSession) async throws -> Result) async throws -> Result {

@@ -89,6 +89,8 @@ extension PostgresError {
     public static let insufficientPrivilege = "42501"
     public static let queryCanceled = "57014"
     public static let readOnlyTransaction = "25006"
+    public static let undefinedTable = "42P01"
+    public static let undefinedColumn = "42703"
 }
 
 /// Removes values that could be secrets from text that came from libpq or the server:

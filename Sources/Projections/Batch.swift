@@ -1,4 +1,5 @@
-import EventStore
+import CatalogCore
+import EventLog
 import Postgres
 
 /// What to do with an event a projection cannot apply. Either way it is recorded as a dead letter.

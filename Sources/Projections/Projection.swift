@@ -1,4 +1,4 @@
-import EventStore
+import EventLog
 import Postgres
 
 /// A read model built from the event log: the tables it owns and how one batch of events changes them.

@@ -1,4 +1,5 @@
-import EventStore
+import CatalogCore
+import EventLog
 import Foundation
 import Postgres
 

@@ -1,13 +1,13 @@
-import EventStore
 import HTTPEdge
+import HotViews
 import Hummingbird
 import Logging
 import Postgres
 import Prometheus
+import ReadModel
 import Redis
 import ReplicaRouting
 import ServiceLifecycle
-import ViewCache
 
 /// Everything `query-api` needs to start, from flags or the environment.
 struct QueryAPISettings: Sendable {
@@ -72,8 +72,8 @@ func buildApplication(
     let metrics = HTTPMetrics(registry: registry)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: EdgeMiddleware(metrics: metrics))
-    AlbumRoutes(router: replicaRouter, tokenBudget: settings.tokenBudget, cache: cache).add(to: router)
-    QueryOperationalRoutes(router: replicaRouter, cache: cache, metrics: metrics).add(to: router)
+    AlbumRoutes(reads: AlbumReads(replicas: replicaRouter, tokenBudget: settings.tokenBudget), cache: cache).add(to: router)
+    QueryOperationalRoutes(replicas: replicaRouter, cache: cache, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
     }

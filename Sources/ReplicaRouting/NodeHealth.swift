@@ -1,4 +1,4 @@
-import EventStore
+import CatalogCore
 
 /// What the last health check of a replica found.
 public struct NodeHealth: Sendable, Equatable {

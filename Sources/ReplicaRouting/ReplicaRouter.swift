@@ -1,4 +1,4 @@
-import EventStore
+import CatalogCore
 import Logging
 import Postgres
 import ServiceLifecycle

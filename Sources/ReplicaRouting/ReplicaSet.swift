@@ -1,4 +1,4 @@
-import EventStore
+import CatalogCore
 import Synchronization
 
 /// Random numbers for spreading reads, not for secrets: SplitMix64 from a seed drawn once per process and

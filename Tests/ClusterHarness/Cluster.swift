@@ -32,17 +32,20 @@ public enum Cluster {
         return values
     }
 
-    /// The trait of every suite that needs the running cluster. With no cluster configured (no
-    /// CATALOG_PRIMARY in the environment and `infra/cluster env` failing) the suite is skipped and says
-    /// why, so that `swift test` on a machine without PostgreSQL and Redis runs the unit suites and
-    /// reports the rest as skipped. scripts/test's cluster part sets CATALOG_TEST_REQUIRE_CLUSTER=1: there
-    /// a cluster that is missing fails every such suite rather than skipping it.
+    /// The trait of every suite that needs the running cluster; a suite without it is a unit suite, which
+    /// must pass with PostgreSQL and Redis stopped. With no cluster configured (no CATALOG_PRIMARY in the
+    /// environment and `infra/cluster env` failing) the suite is skipped and says why, so that `swift test`
+    /// on a machine without PostgreSQL and Redis runs the unit suites and reports the rest as skipped.
+    /// scripts/test's unit part sets CATALOG_TEST_NO_CLUSTER=1 (every such suite skipped, even with a
+    /// cluster up); its cluster part sets CATALOG_TEST_REQUIRE_CLUSTER=1 (a missing cluster fails them).
     public static var needed: ConditionTrait {
         .enabled("needs the local cluster: run infra/cluster up, or scripts/test, which starts it") { isConfigured }
     }
 
     static var isConfigured: Bool {
-        ProcessInfo.processInfo.environment["CATALOG_TEST_REQUIRE_CLUSTER"] == "1" || (try? environment()) != nil
+        let environment = ProcessInfo.processInfo.environment
+        if environment["CATALOG_TEST_NO_CLUSTER"] == "1" { return false }
+        return environment["CATALOG_TEST_REQUIRE_CLUSTER"] == "1" || (try? Self.environment()) != nil
     }
 
     public static func value(_ name: String) throws -> String {

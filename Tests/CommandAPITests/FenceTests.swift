@@ -1,13 +1,13 @@
 import ClusterHarness
-import EventStore
+import EventLog
 import Foundation
+import HotViews
 import HummingbirdTesting
 import Logging
 import NIOCore
 import Postgres
 import Redis
 import Testing
-import ViewCache
 
 @testable import CommandAPI
 

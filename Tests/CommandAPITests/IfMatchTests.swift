@@ -1,5 +1,5 @@
+import EventLog
 import Logging
-import Postgres
 import Testing
 
 @testable import CommandAPI
@@ -29,21 +29,24 @@ import Testing
     }
 }
 
-/// What a failed command answers, by the error behind it (pure: no cluster).
+/// What a failed command answers, by the event store's error behind it (pure: no cluster).
 @Suite struct FailureMappingTests {
     static let logger = Logger(label: "test")
 
-    @Test(arguments: [PostgresError.deadlockDetected, PostgresError.serializationFailure, "53100", "53200", "53300"])
-    func aTransientServerErrorIs503(_ sqlState: String) {
-        let (problem, outcome) = CommandService.problem(for: PostgresError(code: .server, sqlState: sqlState), logger: Self.logger)
+    @Test(arguments: [
+        EventStoreError.unavailable("lost"), EventStoreError.timedOut("57014"), EventStoreError.transient("40001"),
+    ])
+    func whatTheStoreCannotDoNowIs503(_ error: EventStoreError) {
+        let (problem, outcome) = CommandService.problem(for: error, logger: Self.logger)
         #expect(problem.status == .serviceUnavailable)
         #expect(outcome == "unavailable")
     }
 
-    @Test func aLostConnectionIs503AndAnUnexpectedServerError500() {
-        #expect(CommandService.problem(for: PostgresError(code: .connectionLost), logger: Self.logger).problem.status == .serviceUnavailable)
-        let (problem, outcome) = CommandService.problem(for: PostgresError(code: .server, sqlState: "42P01"), logger: Self.logger)
+    @Test func anyOtherErrorIs500AndSaysNothingOfIt() {
+        struct Unexpected: Error {}
+        let (problem, outcome) = CommandService.problem(for: Unexpected(), logger: Self.logger)
         #expect(problem.status == .internalServerError)
+        #expect(problem.detail == "the command was not applied")
         #expect(outcome == "error")
     }
 }

@@ -1,16 +1,16 @@
 import ClusterHarness
-import EventStore
+import EventLog
+import FenceOutbox
 import Foundation
 import HTTPTypes
+import HotViews
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import Outbox
 import Postgres
 import Redis
 import Testing
-import ViewCache
 
 @testable import CommandAPI
 
@@ -19,7 +19,7 @@ import ViewCache
         let cluster = try await ScratchCluster(name: "command-outage", postgresPort: 25580, redisPort: 26384, replicas: 0)
         var owner = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
         owner.poolSize = 1
-        try await Migrations.migrate(try PostgresClient(configuration: owner))
+        try await CatalogSchema.migrate(try PostgresClient(configuration: owner))
         var settings = CommandAPISettings(primary: try cluster.value("CATALOG_PRIMARY"))
         settings.connectTimeout = .seconds(2)
         settings.queryTimeout = .seconds(2)

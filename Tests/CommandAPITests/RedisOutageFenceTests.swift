@@ -1,7 +1,8 @@
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
+import HotViews
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -10,7 +11,6 @@ import Postgres
 import Redis
 import Synchronization
 import Testing
-import ViewCache
 
 @testable import CommandAPI
 
@@ -21,7 +21,7 @@ import ViewCache
         do {
             var owner = PostgresClient.Configuration(connectionString: try cluster.value("CATALOG_MIGRATOR_PRIMARY"))
             owner.poolSize = 1
-            try await Migrations.migrate(try PostgresClient(configuration: owner))
+            try await CatalogSchema.migrate(try PostgresClient(configuration: owner))
             let redisURL = try cluster.value("CATALOG_REDIS")
             var settings = CommandAPISettings(primary: try cluster.value("CATALOG_PRIMARY"))
             settings.redis = redisURL

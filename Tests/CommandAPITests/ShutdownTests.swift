@@ -1,6 +1,6 @@
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird

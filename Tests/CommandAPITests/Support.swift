@@ -1,15 +1,16 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
+import HotViews
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
 import Postgres
 import Redis
-import ViewCache
 
 @testable import CommandAPI
 
@@ -41,7 +42,7 @@ func migrate() async throws {
     configuration.poolSize = 1
     // Migrations wait for each other on an advisory lock (see catalog-migrate's two minutes).
     configuration.queryTimeout = .seconds(120)
-    try await Migrations.migrate(try PostgresClient(configuration: configuration))
+    try await CatalogSchema.migrate(try PostgresClient(configuration: configuration))
 }
 
 /// Runs `body` against the service built exactly as `command-api` builds it, on the main cluster.

@@ -1,3 +1,4 @@
+import CatalogCore
 import Domain
 import Foundation
 import Testing

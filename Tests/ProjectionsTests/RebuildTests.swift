@@ -1,6 +1,7 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Postgres
 import Projections

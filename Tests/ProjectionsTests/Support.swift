@@ -1,6 +1,7 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Logging
 import Postgres
@@ -18,7 +19,7 @@ final class TestCatalog: Sendable {
     init(_ purpose: String) async throws {
         database = try await ScratchDatabase(purpose)
         let owner = try Self.client(database.conninfo("CATALOG_MIGRATOR_PRIMARY"), poolSize: 1)
-        try await Migrations.migrate(owner)
+        try await CatalogSchema.migrate(owner)
         await owner.shutdown()
         writer = try Self.client(database.conninfo("CATALOG_PRIMARY"), poolSize: 10)
         projector = try Self.client(database.conninfo("CATALOG_PROJECTOR_PRIMARY"), poolSize: 4)

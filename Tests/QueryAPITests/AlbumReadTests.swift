@@ -1,6 +1,7 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -84,7 +85,7 @@ final class ReadCatalog: Sendable {
         self.redis = redis
         self.teardown = teardown
         let owner = try Self.client(conninfo("CATALOG_MIGRATOR_PRIMARY"))
-        try await Migrations.migrate(owner)
+        try await CatalogSchema.migrate(owner)
         await owner.shutdown()
         writer = try Self.client(conninfo("CATALOG_PRIMARY"))
         projector = try Self.client(conninfo("CATALOG_PROJECTOR_PRIMARY"))

@@ -1,14 +1,14 @@
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
+import HotViews
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import Redis
 import Testing
-import ViewCache
 
 @testable import QueryAPI
 

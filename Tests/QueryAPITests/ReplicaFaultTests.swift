@@ -1,14 +1,15 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
+import HotViews
 import HummingbirdTesting
 import Logging
 import Redis
 import Synchronization
 import Testing
-import ViewCache
 
 @testable import QueryAPI
 

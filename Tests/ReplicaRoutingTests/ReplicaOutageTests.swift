@@ -1,6 +1,6 @@
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Logging
 import Postgres
@@ -19,7 +19,7 @@ struct ReplicaOutageTests {
         let cluster = try await ScratchCluster(name: "routing-outage", postgresPort: 25590, redisPort: 26385, replicas: 2)
         do {
             let owner = try ReplicaRouterTests.client(try cluster.value("CATALOG_MIGRATOR_PRIMARY"), poolSize: 1)
-            try await Migrations.migrate(owner)
+            try await CatalogSchema.migrate(owner)
             await owner.shutdown()
             let projector = try ReplicaRouterTests.client(try cluster.value("CATALOG_PROJECTOR_PRIMARY"))
             let runner = ProjectionRunner(projection: AlbumsProjection(), client: projector, logger: Logger(label: "test"))

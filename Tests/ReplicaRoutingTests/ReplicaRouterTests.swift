@@ -1,6 +1,7 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Logging
 import Postgres
@@ -26,7 +27,7 @@ struct ReplicaRouterTests {
     ) async throws {
         let database = try await ScratchDatabase("routing")
         let owner = try client(database.conninfo("CATALOG_MIGRATOR_PRIMARY"), poolSize: 1)
-        try await Migrations.migrate(owner)
+        try await CatalogSchema.migrate(owner)
         await owner.shutdown()
         let writer = try client(database.conninfo("CATALOG_PRIMARY"))
         let store = EventStore(client: writer)

@@ -1,13 +1,13 @@
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
+import HotViews
 import Logging
 import Postgres
 import Redis
 import Testing
-import ViewCache
 
 extension HTTPField.Name {
     static let consistencyToken = Self("Consistency-Token")!

@@ -1,5 +1,5 @@
 import ClusterHarness
-import EventStore
+import EventLog
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -78,7 +78,7 @@ func migrate(_ conninfo: String) async throws {
     configuration.poolSize = 1
     configuration.queryTimeout = .seconds(120)
     let owner = try PostgresClient(configuration: configuration)
-    try await Migrations.migrate(owner)
+    try await CatalogSchema.migrate(owner)
     await owner.shutdown()
 }
 

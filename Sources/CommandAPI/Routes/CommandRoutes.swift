@@ -1,5 +1,6 @@
+import CatalogCore
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import HTTPEdge
 import Hummingbird

@@ -1,12 +1,11 @@
-import EventStore
+import CatalogCore
 import Foundation
 import HTTPEdge
 import HTTPTypes
+import HotViews
 import Hummingbird
 import NIOCore
-import Postgres
-import ReplicaRouting
-import ViewCache
+import ReadModel
 
 extension HTTPField.Name {
     static let asOf = Self("As-Of")!
@@ -14,12 +13,10 @@ extension HTTPField.Name {
     static let cacheStatus = Self("Cache-Status")!
 }
 
-/// The album reads: each one statement that returns the data with the checkpoint of its snapshot. An
-/// album's view comes from Redis when a cached one may answer, else from the database, which then fills
-/// Redis through the fence.
+/// The album reads. An album's view comes from Redis when a cached one may answer, else from the read
+/// model (`AlbumReads`: a node that has reached the client's token), which then fills Redis through the fence.
 struct AlbumRoutes<Context: RequestContext> {
-    let router: ReplicaRouter
-    let tokenBudget: Duration
+    let reads: AlbumReads
     /// nil when query-api runs without Redis.
     let cache: ViewCache?
     /// Concurrent misses of one album in this process make one database read.
@@ -112,66 +109,42 @@ struct AlbumRoutes<Context: RequestContext> {
         return DatabaseAnswer(view: view, node: served.node, stored: stored)
     }
 
-    /// The album as a node that has reached `token` holds it, in one statement with its checkpoint.
-    func readAlbum(_ id: UUID, token: ConsistencyToken?) async throws -> (CachedView, ReplicaRouter.Served) {
-        try await read(token: token) { session -> (CachedView, ConsistencyToken) in
-            let rows = try await session.query(AlbumStatements.view(id))
-            guard let row = rows.first, try row.decode(String?.self, at: 0) != nil else {
-                return (CachedView(state: .missing, version: 0, asOf: .origin), .origin)
+    /// The album as a node that has reached `token` holds it, as the cache stores it.
+    func readAlbum(_ id: UUID, token: ConsistencyToken?) async throws -> (CachedView, AlbumReads.Served) {
+        let (album, served) = try await Self.answering(await reads.album(id, token: token))
+        let view =
+            switch album.state {
+            case .missing: CachedView(state: .missing, version: album.version, asOf: album.asOf)
+            case .archived: CachedView(state: .archived, version: album.version, asOf: album.asOf)
+            case .live: CachedView(state: .live, version: album.version, asOf: album.asOf, document: album.document)
             }
-            let asOf = try ConsistencyToken(row, transaction: 0, position: 1)
-            guard let version = try row.decode(Int?.self, at: 2) else { return (CachedView(state: .missing, version: 0, asOf: asOf), asOf) }
-            let view =
-                try row.decode(Bool.self, at: 3)
-                ? CachedView(state: .archived, version: version, asOf: asOf)
-                : CachedView(state: .live, version: version, asOf: asOf, document: try Self.document(row))
-            return (view, asOf)
-        }
+        return (view, served)
     }
 
-    /// The view's JSON as the row holds it, shared with the result rather than copied into a String.
-    static func document(_ row: PostgresRow) throws(PostgresError) -> ByteBuffer {
-        guard let document = row.buffer(at: 4) else {
-            throw PostgresError(code: .decoding, message: "column document is NULL for a live album")
-        }
-        return document
-    }
-
-    /// `pipelined`: an album's read (a point lookup) shares a pipelined connection; list, search and
-    /// history pages each lease an exclusive connection: pipelined, their p99 on two cores was three to
-    /// four times the exclusive connections' (bench/reads, README "Benchmarks").
-    func read<Result: Sendable>(
-        token: ConsistencyToken?,
-        pipelined: Bool = true,
-        _ body: (PostgresReader) async throws -> (Result, ConsistencyToken)
-    ) async throws -> (Result, ReplicaRouter.Served) {
+    /// A read's answer, or the problem its failure is for the client.
+    static func answering<Answer>(_ read: @autoclosure () async throws -> Answer) async throws -> Answer {
         do {
-            return try await router.read(token: token, budget: tokenBudget, pipelined: pipelined, body)
-        } catch ReplicaRouter.RoutingError.unavailable {
-            if let token, await router.neverIssued(token) {
-                throw Problem(
-                    .badRequest,
-                    "Invalid Consistency-Token",
-                    detail: "no write of this catalog has that token; send a token exactly as a response gave it"
-                )
-            }
-            throw Problem.unavailable(token == nil ? "no database node can answer now" : "no database node has reached the consistency token yet")
-        } catch let error as PostgresError where error.isUnavailable {
-            throw Problem.unavailable("no database node can answer now")
-        } catch let error as PostgresError where error.sqlState == PostgresError.queryCanceled {
-            // The statement timeout: a search no index serves (a one- or two-letter q) on a busy node.
-            throw Problem.unavailable("the database took too long to answer; retry")
-        } catch let error as PostgresError where error.sqlState == Self.undefinedTable {
-            throw Problem.unavailable("the read model is not built yet (projections run creates it)", retryAfterSeconds: 5)
-        } catch let error as PostgresError where error.sqlState == Self.undefinedColumn {
-            // This version reads a newer shape of the read tables than the node has: projections run
-            // rebuilds them when it starts, and replication brings the new ones.
-            throw Problem.unavailable("the read model is being rebuilt for this version (projections run does it)", retryAfterSeconds: 5)
+            return try await read()
+        } catch let error as ReadModelError {
+            throw problem(for: error)
         }
     }
 
-    static var undefinedTable: String { "42P01" }
-    static var undefinedColumn: String { "42703" }
+    static func problem(for error: ReadModelError) -> Problem {
+        switch error {
+        case .tokenNeverIssued:
+            Problem(
+                .badRequest,
+                "Invalid Consistency-Token",
+                detail: "no write of this catalog has that token; send a token exactly as a response gave it"
+            )
+        case .noNode: .unavailable("no database node can answer now")
+        case .tokenNotReached: .unavailable("no database node has reached the consistency token yet")
+        case .timedOut: .unavailable("the database took too long to answer; retry")
+        case .notBuilt: .unavailable("the read model is not built yet (projections run creates it)", retryAfterSeconds: 5)
+        case .rebuilding: .unavailable("the read model is being rebuilt for this version (projections run does it)", retryAfterSeconds: 5)
+        }
+    }
 
     static func albumID(_ context: Context) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(text: text) else {
@@ -199,19 +172,4 @@ struct AlbumRoutes<Context: RequestContext> {
         for field in headers { problem.headers[field.name] = field.value }
         return problem
     }
-}
-
-/// The statements of the album reads, written once (see `PostgresStatement`).
-enum AlbumStatements {
-    /// An album's view with the checkpoint of the snapshot it was read in. bench/reads runs this statement
-    /// under pgbench too (it checks that both answer alike).
-    static let view = PostgresStatement(
-        """
-        SELECT c.txid::text, c.position, v.version, v.archived, v.document
-        FROM (SELECT 1) one
-        LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
-        LEFT JOIN read_model.album_views v ON v.id = $1
-        """,
-        types: [PostgresOID.uuid]
-    )
 }

@@ -1,12 +1,12 @@
 import HTTPEdge
+import HotViews
 import Hummingbird
 import NIOCore
 import ReplicaRouting
-import ViewCache
 
 /// Health and metrics of the read side.
 struct QueryOperationalRoutes<Context: RequestContext> {
-    let router: ReplicaRouter
+    let replicas: ReplicaRouter
     let cache: ViewCache?
     let metrics: HTTPMetrics
 
@@ -15,7 +15,7 @@ struct QueryOperationalRoutes<Context: RequestContext> {
         routes.get("/openapi.json") { _, _ in Response.json(.ok, OpenAPIDocument.json) }
         routes.get("/health/ready") { _, _ in
             // Ready when some node can answer: a usable replica, or the primary as a fallback.
-            let set = router.snapshot
+            let set = replicas.snapshot
             var dependencies: [String] = []
             var usable = false
             for node in set.nodes {
@@ -24,7 +24,7 @@ struct QueryOperationalRoutes<Context: RequestContext> {
                 usable = usable || state == "usable"
                 dependencies.append(#""\#(node.name)":"\#(state)""#)
             }
-            let primaryUp = await router.primaryAnswers()
+            let primaryUp = await replicas.primaryAnswers()
             dependencies.append(#""primary":"\#(primaryUp ? "up" : "unreachable")""#)
             // The cache is not needed to answer: while Redis is away reads skip it, and the service stays ready.
             if let cache { dependencies.append(#""redis":"\#(cache.isAvailable ? "up" : "skipped")""#) }

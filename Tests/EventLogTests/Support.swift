@@ -1,6 +1,6 @@
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Postgres
 
@@ -38,13 +38,13 @@ extension AppendError {
 
 /// The event store as the writer role sees it, after the migrations have run (as the owner).
 func writerStore(poolSize: Int = 4) async throws -> EventStore {
-    try await Migrations.migrate(try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1))
+    try await CatalogSchema.migrate(try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1))
     return EventStore(client: try client("CATALOG_PRIMARY", poolSize: poolSize))
 }
 
 /// The store as the projector reads it.
 func projectorStore() async throws -> EventStore {
-    try await Migrations.migrate(try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1))
+    try await CatalogSchema.migrate(try client("CATALOG_MIGRATOR_PRIMARY", poolSize: 1))
     return EventStore(client: try client("CATALOG_PROJECTOR_PRIMARY"))
 }
 

@@ -1,6 +1,7 @@
+import CatalogCore
 import ClusterHarness
 import Domain
-import EventStore
+import EventLog
 import Foundation
 import Postgres
 import Synchronization
@@ -53,11 +54,10 @@ private final class Tailer: Sendable {
             group.addTask { try await tailer.run(from: start) }
             group.addTask {
                 // Transaction A takes its id first and commits last.
-                try await writer.client.withTransaction { tx in
-                    _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], idempotency: nil, in: tx)
+                _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], idempotency: nil) { _ in
                     heldInserted.raise()
                     let deadline = ContinuousClock.now + .seconds(60)
-                    while !release.isRaised && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                    while !release.isRaised && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
                 }
             }
             let inserted = ContinuousClock.now + .seconds(30)
@@ -95,17 +95,12 @@ private final class Tailer: Sendable {
                             let stream = UUID()
                             streams.mutate { _ = $0.insert(stream) }
                             // Each transaction lingers a random while after taking its id, so commits land out of id order.
-                            let result = try await writer.client.withTransaction { tx in
-                                let result = try await writer.append(
-                                    to: stream,
-                                    expectedVersion: 0,
-                                    events: [sampleEvent(), renamed("x")],
-                                    idempotency: nil,
-                                    in: tx
-                                )
-                                try await tx.query("SELECT pg_sleep(\(Double.random(in: 0...0.02)))")
-                                return result
-                            }
+                            let result = try await writer.append(
+                                to: stream,
+                                expectedVersion: 0,
+                                events: [sampleEvent(), renamed("x")],
+                                idempotency: nil
+                            ) { _ in try? await Task.sleep(for: .milliseconds(Int.random(in: 0...20))) }
                             appended.mutate { $0 += result.events.map(\.token) }
                         }
                     }

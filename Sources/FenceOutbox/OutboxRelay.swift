@@ -1,10 +1,10 @@
 import Foundation
+import HotViews
 import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
 import TestFaults
-import ViewCache
 
 /// Delivers committed intents to Redis as fences, in pipelined batches, at once after a commit and with
 /// backoff while Redis is down; settles orphaned intents (their command died between recording the

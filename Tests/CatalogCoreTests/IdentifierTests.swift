@@ -1,4 +1,4 @@
-import Domain
+import CatalogCore
 import Foundation
 import Testing
 

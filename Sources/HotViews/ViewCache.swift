@@ -1,5 +1,4 @@
-import Domain
-import EventStore
+import CatalogCore
 import Foundation
 import Logging
 import Metrics

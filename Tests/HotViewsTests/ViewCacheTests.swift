@@ -1,5 +1,6 @@
+import CatalogCore
 import ClusterHarness
-import EventStore
+import EventLog
 import Foundation
 import Logging
 import NIOCore
@@ -7,7 +8,7 @@ import Redis
 import Synchronization
 import Testing
 
-@testable import ViewCache
+@testable import HotViews
 
 func token(_ transaction: UInt64, _ position: Int64 = 1) -> ConsistencyToken {
     ConsistencyToken(transaction: transaction, position: position)

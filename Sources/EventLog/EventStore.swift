@@ -1,3 +1,4 @@
+import CatalogCore
 import Domain
 import Foundation
 import Logging
@@ -47,9 +48,43 @@ public struct AppendResult: Equatable, Sendable {
     public var token: ConsistencyToken { events[events.count - 1].token }
 }
 
+/// Why the event log could not answer, beyond `AppendError`'s refusals: what a caller needs to tell its
+/// client, without knowing PostgreSQL. Each carries the database's error, redacted, for the log.
+public enum EventStoreError: Error, Sendable, CustomStringConvertible {
+    /// The primary cannot be reached, or the connection was lost (for a write: its outcome unknown).
+    case unavailable(String)
+    /// The statement timeout ended the statement and rolled its transaction back: nothing was applied.
+    case timedOut(String)
+    /// A deadlock or serialization failure, or the server short of a resource (disk, memory, connections):
+    /// rolled back, and the same request may well succeed later.
+    case transient(String)
+
+    /// The failure a PostgreSQL error means here, nil for one no caller can act on (a bug: it goes on as it is).
+    init?(_ error: PostgresError) {
+        if error.isUnavailable {
+            self = .unavailable(error.description)
+        } else if error.sqlState == PostgresError.queryCanceled {
+            self = .timedOut(error.description)
+        } else if error.isTransient {
+            self = .transient(error.description)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unavailable(let error): "unavailable: \(error)"
+        case .timedOut(let error): "timed out: \(error)"
+        case .transient(let error): "refused for now: \(error)"
+        }
+    }
+}
+
 /// The album event log on the primary. Appends are single statements, so each is one transaction.
+/// Its methods that take no session throw `AppendError`, `EventStoreError`, or (for a bug) the database's error.
 public struct EventStore: Sendable {
-    public let client: PostgresClient
+    private let client: PostgresClient
 
     public init(client: PostgresClient) {
         self.client = client
@@ -63,8 +98,28 @@ public struct EventStore: Sendable {
         events: [EncodedEvent],
         idempotency: IdempotencyKey? = nil
     ) async throws -> AppendResult {
-        try await client.withConnection {
-            try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: $0)
+        try await Self.mappingErrors {
+            try await client.withConnection {
+                try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: $0)
+            }
+        }
+    }
+
+    /// The same in a transaction of its own, running `beforeCommit` with the result between the insert and
+    /// the commit. If the append is refused, `beforeCommit` does not run and nothing is committed.
+    public func append(
+        to stream: UUID,
+        expectedVersion: Int,
+        events: [EncodedEvent],
+        idempotency: IdempotencyKey?,
+        beforeCommit: (AppendResult) async -> Void
+    ) async throws -> AppendResult {
+        try await Self.mappingErrors {
+            try await client.withTransaction { session in
+                let result = try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: session)
+                await beforeCommit(result)
+                return result
+            }
         }
     }
 
@@ -124,23 +179,27 @@ public struct EventStore: Sendable {
 
     /// Every event of a stream, in version order.
     public func readStream(_ stream: UUID) async throws -> [RecordedEvent] {
-        try await client.query(
-            """
-            SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
-            FROM events WHERE stream_id = \(stream) ORDER BY version
-            """
-        ).map(Self.recordedEvent)
+        try await Self.mappingErrors {
+            try await client.query(
+                """
+                SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
+                FROM events WHERE stream_id = \(stream) ORDER BY version
+                """
+            ).map(Self.recordedEvent)
+        }
     }
 
     /// A stream's version: its last event's, 0 when it has none. One index probe, not the stream.
     public func version(of stream: UUID) async throws -> Int {
-        let rows = try await client.query("SELECT coalesce(max(version), 0)::bigint FROM events WHERE stream_id = \(stream)")
-        return try rows.first?.decode(Int.self, at: 0) ?? 0
+        try await Self.mappingErrors {
+            let rows = try await client.query("SELECT coalesce(max(version), 0)::bigint FROM events WHERE stream_id = \(stream)")
+            return try rows.first?.decode(Int.self, at: 0) ?? 0
+        }
     }
 
     /// The events of the command that used this idempotency key, if any.
     public func command(withKey key: String) async throws -> CommittedCommand? {
-        try await client.withConnection { try await command(withKey: key, in: $0) }
+        try await Self.mappingErrors { try await client.withConnection { try await command(withKey: key, in: $0) } }
     }
 
     func command(withKey key: String, in session: PostgresSession) async throws -> CommittedCommand? {
@@ -160,7 +219,7 @@ public struct EventStore: Sendable {
     /// Up to `limit` events after `token`, in commit-safe order: only transactions below the oldest one
     /// still running are read, so no event can later appear behind one already returned.
     public func readAll(after token: ConsistencyToken, limit: Int) async throws -> [RecordedEvent] {
-        try await client.withConnection { try await readAll(after: token, upTo: nil, limit: limit, in: $0) }
+        try await Self.mappingErrors { try await client.withConnection { try await readAll(after: token, upTo: nil, limit: limit, in: $0) } }
     }
 
     /// The same inside a caller's session or transaction, optionally stopping at `end` (inclusive).
@@ -208,7 +267,7 @@ public struct EventStore: Sendable {
 
     /// The token of the last event a commit-safe reader can see now.
     public func head() async throws -> ConsistencyToken {
-        try await client.withConnection { try await head(in: $0) }
+        try await Self.mappingErrors { try await client.withConnection { try await head(in: $0) } }
     }
 
     public func head(in session: PostgresSession) async throws -> ConsistencyToken {
@@ -221,6 +280,46 @@ public struct EventStore: Sendable {
         )
         guard let row = rows.first else { return .origin }
         return try token(row, transaction: 0, position: 1)
+    }
+
+    /// Whether the event log can take commands: the primary answers and the schema is there.
+    public enum Readiness: String, Sendable {
+        case up
+        case unreachable
+        /// catalog-migrate has not run (or the role may not read the log).
+        case schemaMissing = "schema missing"
+    }
+
+    public func readiness() async -> (Readiness, problem: String?) {
+        do {
+            try await client.query("SELECT 1 FROM events LIMIT 0")
+            return (.up, nil)
+        } catch let error as PostgresError {
+            return (error.isUnavailable ? .unreachable : .schemaMissing, error.description)
+        } catch {
+            return (.unreachable, "\(error)")
+        }
+    }
+
+    /// How the store's connections are used now (for the pool gauges of /metrics).
+    public struct ConnectionUse: Equatable, Sendable {
+        public var leased: Int
+        public var idle: Int
+        public var waiting: Int
+    }
+
+    public var connectionUse: ConnectionUse {
+        let pool = client.poolStatistics
+        return ConnectionUse(leased: pool.leased, idle: pool.idle, waiting: pool.waiting)
+    }
+
+    /// Runs `body`, turning the database's failures a caller can act on into `EventStoreError`s.
+    private static func mappingErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as PostgresError {
+            throw EventStoreError(error) ?? error
+        }
     }
 
     private static func recordedEvent(_ row: PostgresRow) throws -> RecordedEvent {

@@ -1,5 +1,5 @@
 import ClusterHarness
-import EventStore
+import EventLog
 import Foundation
 import Postgres
 import Testing

@@ -1,12 +1,12 @@
 import ClusterHarness
 import Foundation
+import HotViews
 import Logging
 import Redis
 import Synchronization
 import Testing
-import ViewCache
 
-@testable import Outbox
+@testable import FenceOutbox
 
 /// A fresh outbox file in a directory of its own.
 func scratchOutbox() throws -> (Outbox, String) {

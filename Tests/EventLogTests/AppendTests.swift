@@ -5,7 +5,7 @@ import Postgres
 import Synchronization
 import Testing
 
-@testable import EventStore
+@testable import EventLog
 
 @Suite(Cluster.needed) struct AppendTests {
     /// On a fresh database (the shared one is migrated long before: there the race is 0 == 0), four
@@ -19,20 +19,20 @@ import Testing
         do {
             #expect(try await database.psql("SELECT to_regclass('schema_migrations') IS NULL AND to_regclass('events') IS NULL") == "t")
             let applied = try await gate.withConnection { session in
-                try await session.query("SELECT pg_advisory_lock(\(Migrations.lockKey))")
+                try await session.query("SELECT pg_advisory_lock(\(PostgresClient.migrationLockKey))")
                 return try await withThrowingTaskGroup(of: [Int].self) { group in
-                    for owner in owners { group.addTask { try await Migrations.migrate(owner) } }
+                    for owner in owners { group.addTask { try await CatalogSchema.migrate(owner) } }
                     // The race is real only if all four are inside migrate at the same time.
                     let waiters =
                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
                         + "(SELECT oid FROM pg_database WHERE datname = current_database())"
                     let allWaiting = try await within(.seconds(30)) { try await database.psql(waiters) == "4" }
                     #expect(allWaiting, "the four migrators were never all waiting on the migration lock at once")
-                    try await session.query("SELECT pg_advisory_unlock(\(Migrations.lockKey))")
+                    try await session.query("SELECT pg_advisory_unlock(\(PostgresClient.migrationLockKey))")
                     return try await group.reduce(into: [[Int]]()) { $0.append($1) }
                 }
             }
-            let all = Migrations.all.map(\.version)
+            let all = CatalogSchema.migrations.map(\.version)
             #expect(applied.filter { !$0.isEmpty } == [all], "one migrator applies every migration, the others none: \(applied)")
             #expect(applied.count == 4)
             let versions = try await gate.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(Int.self, at: 0) }

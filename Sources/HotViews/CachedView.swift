@@ -1,4 +1,4 @@
-import EventStore
+import CatalogCore
 import Foundation
 import NIOCore
 
