@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "Projections",
             dependencies: [
-                "CatalogCore", "Domain", "EventLog", "Postgres", "TestFaults",
+                "CatalogCore", "Domain", "EventLog", "Postgres", "ReadModel", "TestFaults",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

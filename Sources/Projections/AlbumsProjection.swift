@@ -3,41 +3,16 @@ import Domain
 import EventLog
 import Foundation
 import Postgres
+import ReadModel
 
-/// The album read model: one row per album with everything the album view and the list need, songs in
-/// track order as a JSON array, and indexes for keyset pages by title, by artist, and trigram search.
+/// The albums projection: folds album events into the read model's album table
+/// (`ReadModelSchema.albumViews`), one row per album with its view's JSON made once per write.
 public struct AlbumsProjection: Projection {
     public let name = "albums"
 
     public init() {}
 
-    public let tables = [
-        // Shape 2 added `document`, the album view's JSON as GET /albums/{id} answers it, made once per
-        // write instead of once per read.
-        ReadTable(name: "album_views", key: "id", shape: 2) { table, bare in
-            """
-            CREATE TABLE \(table) (
-                id uuid PRIMARY KEY,
-                title text NOT NULL,
-                artist text NOT NULL,
-                release_year integer,
-                songs jsonb NOT NULL,
-                song_count integer NOT NULL,
-                total_duration_seconds integer NOT NULL,
-                version integer NOT NULL,
-                archived boolean NOT NULL,
-                created_at timestamptz NOT NULL,
-                updated_at timestamptz NOT NULL,
-                document text NOT NULL
-            );
-            -- The list: keyset pages ordered by title then id, all albums or one artist's; archived albums are not listed.
-            CREATE INDEX \(bare)_by_title ON \(table) (title, id) WHERE NOT archived;
-            CREATE INDEX \(bare)_by_artist ON \(table) (artist, title, id) WHERE NOT archived;
-            -- Case-insensitive substring search (ILIKE) on title or artist.
-            CREATE INDEX \(bare)_search ON \(table) USING gin (title public.gin_trgm_ops, artist public.gin_trgm_ops) WHERE NOT archived;
-            """
-        }
-    ]
+    public let tables = [ReadModelSchema.albumViews]
 
     public func apply(_ events: ArraySlice<RecordedEvent>, to tables: TableNames, in session: PostgresSession) async throws -> ApplyOutcome {
         let table = tables("album_views")

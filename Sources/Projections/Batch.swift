@@ -1,6 +1,7 @@
 import CatalogCore
 import EventLog
 import Postgres
+import ReadModel
 
 /// What to do with an event a projection cannot apply. Either way it is recorded as a dead letter.
 public enum PoisonPolicy: String, Sendable, CaseIterable {

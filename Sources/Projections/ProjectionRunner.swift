@@ -4,6 +4,7 @@ import EventLog
 import Foundation
 import Logging
 import Postgres
+import ReadModel
 import ServiceLifecycle
 import TestFaults
 

@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import Logging
 import Postgres
+import ReadModel
 
 /// Rebuilding a projection from the whole event log while the live tables stay in use: `replay` builds
 /// shadow tables and swaps them in atomically; `verify` builds a copy aside and compares it with the live tables.

@@ -64,4 +64,33 @@ public enum ReadModelSchema {
                 """
         ),
     ]
+
+    /// The albums projection's table: one row per album with everything the album view and the list need
+    /// (songs in track order as a JSON array), and indexes for keyset pages by title, by artist, and
+    /// trigram search. The projector creates it (and its copies, for replay and verify) from this; the
+    /// statements of `AlbumReads` read it. Shape 2 added `document`, the album view's JSON as
+    /// GET /albums/{id} answers it, made once per write instead of once per read.
+    public static let albumViews = ReadTable(name: "album_views", key: "id", shape: 2) { table, bare in
+        """
+        CREATE TABLE \(table) (
+            id uuid PRIMARY KEY,
+            title text NOT NULL,
+            artist text NOT NULL,
+            release_year integer,
+            songs jsonb NOT NULL,
+            song_count integer NOT NULL,
+            total_duration_seconds integer NOT NULL,
+            version integer NOT NULL,
+            archived boolean NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            document text NOT NULL
+        );
+        -- The list: keyset pages ordered by title then id, all albums or one artist's; archived albums are not listed.
+        CREATE INDEX \(bare)_by_title ON \(table) (title, id) WHERE NOT archived;
+        CREATE INDEX \(bare)_by_artist ON \(table) (artist, title, id) WHERE NOT archived;
+        -- Case-insensitive substring search (ILIKE) on title or artist.
+        CREATE INDEX \(bare)_search ON \(table) USING gin (title public.gin_trgm_ops, artist public.gin_trgm_ops) WHERE NOT archived;
+        """
+    }
 }

@@ -21,7 +21,7 @@ import Testing
         "EventLog": ["CatalogCore", "Domain", "Postgres"],
         "FenceOutbox": ["HotViews", "TestFaults"],
         // From events to read tables.
-        "Projections": ["CatalogCore", "Domain", "EventLog", "Postgres", "TestFaults"],
+        "Projections": ["CatalogCore", "Domain", "EventLog", "Postgres", "ReadModel", "TestFaults"],
         // The read side: none of it imports the event log.
         "ReplicaRouting": ["CatalogCore", "Postgres"],
         "ReadModel": ["CatalogCore", "Domain", "Postgres", "ReplicaRouting"],
