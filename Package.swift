@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "ProjectionsTool",
             dependencies: [
-                "CatalogCLI", "Postgres", "Projections", "TestFaults",
+                "CatalogCLI", "EventLog", "Postgres", "Projections", "TestFaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -69,7 +69,10 @@ struct SeedCommand: AsyncParsableCommand {
                 }
                 try await group.waitForAll()
             }
-        } catch let error as PostgresError where error.isUnavailable || error.code == .authenticationFailed {
+        } catch let error as PostgresError where error.code == .authenticationFailed {
+            logger.error("cannot reach the database", metadata: ["postgres.error": "\(error)"])
+            throw ExitCode(3)
+        } catch EventStoreError.unavailable(let error) {
             logger.error("cannot reach the database", metadata: ["postgres.error": "\(error)"])
             throw ExitCode(3)
         }

@@ -82,7 +82,8 @@ public enum EventStoreError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The album event log on the primary. Appends are single statements, so each is one transaction.
-/// Its methods that take no session throw `AppendError`, `EventStoreError`, or (for a bug) the database's error.
+/// Its methods that take no session throw `AppendError`, `EventStoreError`, or (for a bug) the database's
+/// error; those that run in a caller's session (the projector's) throw the database's errors as they are.
 public struct EventStore: Sendable {
     private let client: PostgresClient
 
@@ -106,18 +107,20 @@ public struct EventStore: Sendable {
     }
 
     /// The same in a transaction of its own, running `beforeCommit` with the result between the insert and
-    /// the commit. If the append is refused, `beforeCommit` does not run and nothing is committed.
+    /// the commit; if it throws, the transaction rolls back. If the append is refused, `beforeCommit` does
+    /// not run and nothing is committed. It holds the transaction open for as long as `beforeCommit` runs,
+    /// which holds back every commit-safe reader: it exists for tests and the ack-before-commit fault.
     public func append(
         to stream: UUID,
         expectedVersion: Int,
         events: [EncodedEvent],
         idempotency: IdempotencyKey?,
-        beforeCommit: (AppendResult) async -> Void
+        beforeCommit: (AppendResult) async throws -> Void
     ) async throws -> AppendResult {
         try await Self.mappingErrors {
             try await client.withTransaction { session in
                 let result = try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: session)
-                await beforeCommit(result)
+                try await beforeCommit(result)
                 return result
             }
         }

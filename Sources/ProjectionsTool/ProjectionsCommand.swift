@@ -1,5 +1,6 @@
 import ArgumentParser
 import CatalogCLI
+import EventLog
 import Foundation
 import Logging
 import Postgres
@@ -67,6 +68,11 @@ struct DatabaseOptions: ParsableArguments {
 
     static func exitIfUnreachable(_ error: any Error, logger: Logger) throws {
         if let error = error as? PostgresError, error.isUnavailable || error.code == .authenticationFailed {
+            logger.error("cannot reach the database", metadata: ["postgres.error": "\(error)"])
+            throw ExitCode(3)
+        }
+        // The event store's reads outside a session (a replay's prefetch) name the same failure their way.
+        if case EventStoreError.unavailable(let error)? = error as? EventStoreError {
             logger.error("cannot reach the database", metadata: ["postgres.error": "\(error)"])
             throw ExitCode(3)
         }

@@ -39,13 +39,14 @@ public enum Cluster {
     /// scripts/test's unit part sets CATALOG_TEST_NO_CLUSTER=1 (every such suite skipped, even with a
     /// cluster up); its cluster part sets CATALOG_TEST_REQUIRE_CLUSTER=1 (a missing cluster fails them).
     public static var needed: ConditionTrait {
-        .enabled("needs the local cluster: run infra/cluster up, or scripts/test, which starts it") { isConfigured }
+        if ProcessInfo.processInfo.environment["CATALOG_TEST_NO_CLUSTER"] == "1" {
+            return .disabled("a cluster suite, and CATALOG_TEST_NO_CLUSTER=1 runs the unit suites only")
+        }
+        return .enabled("needs the local cluster: run infra/cluster up, or scripts/test, which starts it") { isConfigured }
     }
 
     static var isConfigured: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        if environment["CATALOG_TEST_NO_CLUSTER"] == "1" { return false }
-        return environment["CATALOG_TEST_REQUIRE_CLUSTER"] == "1" || (try? Self.environment()) != nil
+        ProcessInfo.processInfo.environment["CATALOG_TEST_REQUIRE_CLUSTER"] == "1" || (try? environment()) != nil
     }
 
     public static func value(_ name: String) throws -> String {

@@ -57,7 +57,7 @@ private final class Tailer: Sendable {
                 _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], idempotency: nil) { _ in
                     heldInserted.raise()
                     let deadline = ContinuousClock.now + .seconds(60)
-                    while !release.isRaised && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+                    while !release.isRaised && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                 }
             }
             let inserted = ContinuousClock.now + .seconds(30)
