@@ -86,7 +86,7 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
         do {
             let fence = try await Checkpoints.takeLeadership(projection.name, leader: configuration.runnerName, in: session)
             logger.info("leading", metadata: ["projection.fence": "\(fence)"])
-            try await Rebuild.createIfMissing(projection, in: session)
+            try await ReadTables.createIfMissing(projection.tables, in: session)
             try await rebuildIfOutdated(in: session)
             var checkpoint = try await Checkpoints.read(projection.name, in: session)
             var wasHalted = false
@@ -172,7 +172,7 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
     /// with a replay, on other connections of the client, while this runner holds the lead, so that no
     /// batch is applied to a table of the old shape. Readers keep reading the old tables until the swap.
     func rebuildIfOutdated(in session: PostgresSession) async throws {
-        let outdated = try await Rebuild.outdatedTables(projection, in: session)
+        let outdated = try await ReadTables.outdated(projection.tables, in: session)
         guard !outdated.isEmpty else { return }
         logger.warning("read tables of another shape than this version's; rebuilding them first", metadata: ["tables": "\(outdated)"])
         let report = try await Rebuild(projection: projection, client: client, batchSize: 2000, logger: logger).replay()
@@ -185,7 +185,7 @@ public struct ProjectionRunner: Service, CustomStringConvertible {
     public func takeLeadership(in session: PostgresSession) async throws -> Int64? {
         guard try await Checkpoints.tryLead(projection.name, in: session) else { return nil }
         let fence = try await Checkpoints.takeLeadership(projection.name, leader: configuration.runnerName, in: session)
-        try await Rebuild.createIfMissing(projection, in: session)
+        try await ReadTables.createIfMissing(projection.tables, in: session)
         return fence
     }
 }

@@ -25,39 +25,7 @@ public struct Rebuild: Sendable {
     }
 
     /// One row that differs between the live table and the rebuilt copy.
-    public struct Difference: Sendable, CustomStringConvertible {
-        public var table: String
-        public var key: String
-        /// The row as JSON on each side; nil where the row is missing.
-        public var live: String?
-        public var rebuilt: String?
-
-        public var description: String {
-            guard let live else { return "\(table) \(key): missing from the live table" }
-            guard let rebuilt else { return "\(table) \(key): in the live table but not in the rebuild" }
-            let fields = Self.differingFields(live, rebuilt)
-            return "\(table) \(key): " + fields.map { "\($0.name) live=\($0.live) rebuilt=\($0.rebuilt)" }.joined(separator: "; ")
-        }
-
-        static func differingFields(_ live: String, _ rebuilt: String) -> [(name: String, live: String, rebuilt: String)] {
-            guard let left = try? JSONSerialization.jsonObject(with: Data(live.utf8)) as? [String: Any],
-                let right = try? JSONSerialization.jsonObject(with: Data(rebuilt.utf8)) as? [String: Any]
-            else { return [("row", live, rebuilt)] }
-            return Set(left.keys).union(right.keys).sorted().compactMap { key in
-                let l = Self.render(left[key])
-                let r = Self.render(right[key])
-                return l == r ? nil : (key, l, r)
-            }
-        }
-
-        private static func render(_ value: Any?) -> String {
-            guard let value, !(value is NSNull) else { return "null" }
-            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
-                return String(decoding: data, as: UTF8.self)
-            }
-            return "\(value)"
-        }
-    }
+    public typealias Difference = ReadTables.Difference
 
     public struct VerifyReport: Sendable {
         public var equal: Bool { differenceCount == 0 }
@@ -96,7 +64,7 @@ public struct Rebuild: Sendable {
         try await client.withConnection { session in
             try await exclusively(session) {
                 let started = ContinuousClock.now
-                try await Self.create(projection, .rebuild, unlogged: false, in: session)
+                try await ReadTables.create(projection.tables, .rebuild, unlogged: false, in: session)
                 let total = try await eventCount(in: session)
                 let batch = Batch(projection: projection, tables: .rebuild, policy: onPoison, recordsDeadLetters: true)
                 var position = ConsistencyToken.origin
@@ -141,7 +109,7 @@ public struct Rebuild: Sendable {
                             "UPDATE read_model.projection_checkpoints SET halted_at = NULL, halt_reason = NULL WHERE projection = \(projection.name)"
                         )
                     }
-                    try await Self.swap(projection, in: tx)
+                    try await ReadTables.swap(projection.tables, in: tx)
                     return max(position, live)
                 }
                 progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
@@ -158,11 +126,10 @@ public struct Rebuild: Sendable {
         try await client.withConnection { session in
             try await exclusively(session) {
                 let started = ContinuousClock.now
-                for table in projection.tables {
-                    let rows = try await session.query("SELECT to_regclass(\(TableNames.live(table.name))) IS NULL")
-                    if try rows.first?.decode(Bool.self, at: 0) == true { throw ProjectionEngineError.neverRun(projection.name) }
+                for table in projection.tables where try await !ReadTables.exists(table, in: session) {
+                    throw ProjectionEngineError.neverRun(projection.name)
                 }
-                try await Self.create(projection, .verify, unlogged: true, in: session)
+                try await ReadTables.create(projection.tables, .verify, unlogged: true, in: session)
                 let target = try await Checkpoints.read(projection.name, in: session)
                 let total = try await eventCount(upTo: target, in: session)
                 // Events the live projection skipped are skipped here too; nothing is recorded.
@@ -190,7 +157,7 @@ public struct Rebuild: Sendable {
                     var differences: [Difference] = []
                     var count = 0
                     for table in projection.tables {
-                        let (found, first) = try await Self.compare(table, limit: limit - differences.count, in: tx)
+                        let (found, first) = try await ReadTables.compare(table, limit: limit - differences.count, in: tx)
                         count += found
                         differences += first
                     }
@@ -202,100 +169,11 @@ public struct Rebuild: Sendable {
                         skipped: skipped
                     )
                 }
-                try await Self.drop(projection, .verify, in: session)
+                try await ReadTables.drop(projection.tables, .verify, in: session)
                 progress(Progress(applied: applied, total: max(total, applied), elapsed: ContinuousClock.now - started))
                 return report
             }
         }
-    }
-
-    // MARK: - tables
-
-    /// Creates the live tables when the projection has never run.
-    static func createIfMissing(_ projection: any Projection, in session: PostgresSession) async throws {
-        for table in projection.tables {
-            let rows = try await session.query("SELECT to_regclass(\(TableNames.live(table.name))) IS NULL")
-            if try rows.first?.decode(Bool.self, at: 0) == true {
-                try await session.withTransaction { tx in
-                    try await tx.execute(script: table.definition(TableNames.live(table.name), TableNames.live.bare(table.name)))
-                    try await tx.execute(script: "GRANT SELECT ON \(TableNames.live(table.name)) TO catalog_reader")
-                    try await tx.execute(script: table.commentStatement(TableNames.live(table.name)))
-                }
-            }
-        }
-    }
-
-    /// (Re)creates a copy of the projection's tables; the reader may read a shadow (it becomes live).
-    static func create(_ projection: any Projection, _ names: TableNames, unlogged: Bool, in session: PostgresSession) async throws {
-        try await session.withTransaction { tx in
-            for table in projection.tables {
-                try await tx.execute(script: "DROP TABLE IF EXISTS \(names(table.name))")
-                var definition = table.definition(names(table.name), names.bare(table.name))
-                if unlogged, let range = definition.range(of: "CREATE TABLE") {
-                    definition.replaceSubrange(range, with: "CREATE UNLOGGED TABLE")
-                }
-                try await tx.execute(script: definition)
-                try await tx.execute(script: table.commentStatement(names(table.name)))
-                if !unlogged { try await tx.execute(script: "GRANT SELECT ON \(names(table.name)) TO catalog_reader") }
-            }
-        }
-    }
-
-    /// The live tables whose recorded shape is not the code's: they must be rebuilt before the runner goes on.
-    static func outdatedTables(_ projection: any Projection, in session: PostgresSession) async throws -> [String] {
-        var outdated: [String] = []
-        for table in projection.tables {
-            let rows = try await session.query("SELECT obj_description(to_regclass(\(TableNames.live(table.name))), 'pg_class')")
-            if try rows.first?.decode(String?.self, at: 0) != table.shapeComment { outdated.append(table.name) }
-        }
-        return outdated
-    }
-
-    static func drop(_ projection: any Projection, _ names: TableNames, in session: PostgresSession) async throws {
-        for table in projection.tables {
-            try await session.execute(script: "DROP TABLE IF EXISTS \(names(table.name))")
-        }
-    }
-
-    /// Replaces each live table by its shadow, renaming the shadow's indexes to the live names.
-    static func swap(_ projection: any Projection, in tx: PostgresSession) async throws {
-        for table in projection.tables {
-            let live = TableNames.live.bare(table.name)
-            let shadow = TableNames.rebuild.bare(table.name)
-            try await tx.execute(script: "DROP TABLE IF EXISTS \(TableNames.live(table.name))")
-            try await tx.execute(script: "ALTER TABLE \(TableNames.rebuild(table.name)) RENAME TO \(live)")
-            let indexes = try await tx.query(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = \(TableNames.schema) AND tablename = \(live)"
-            ).map { try $0.decode(String.self, at: 0) }
-            for index in indexes where index.hasPrefix(shadow + "_") {
-                let renamed = live + index.dropFirst(shadow.count)
-                try await tx.execute(script: "ALTER INDEX \(TableNames.schema).\(index) RENAME TO \(renamed)")
-            }
-        }
-    }
-
-    /// Rows that differ between the live table and the verify copy: how many, and the first `limit`.
-    static func compare(_ table: ReadTable, limit: Int, in tx: PostgresSession) async throws -> (Int, [Difference]) {
-        let rows = try await tx.query(
-            """
-            SELECT coalesce(l.\(unsafeSQL: table.key), r.\(unsafeSQL: table.key))::text, to_jsonb(l)::text, to_jsonb(r)::text,
-                   count(*) OVER ()
-            FROM \(unsafeSQL: TableNames.live(table.name)) l
-            FULL JOIN \(unsafeSQL: TableNames.verify(table.name)) r ON l.\(unsafeSQL: table.key) = r.\(unsafeSQL: table.key)
-            WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)
-            ORDER BY 1
-            LIMIT \(max(limit, 1))
-            """
-        )
-        let differences = try rows.prefix(max(limit, 0)).map { row in
-            Difference(
-                table: table.name,
-                key: try row.decode(String.self, at: 0),
-                live: try row.decode(String?.self, at: 1),
-                rebuilt: try row.decode(String?.self, at: 2)
-            )
-        }
-        return (try rows.first?.decode(Int.self, at: 3) ?? 0, differences)
     }
 
     // MARK: - helpers
