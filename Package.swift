@@ -261,7 +261,12 @@ let package = Package(
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "ConnectionPoolTests", dependencies: ["ConnectionPool"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ClusterHarness"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis", "ClusterHarness"]),
+        .testTarget(
+            name: "RedisTests",
+            dependencies: [
+                "Redis", "ClusterHarness", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "ClusterTests", dependencies: ["Postgres", "Redis", "ClusterHarness"]),
     ],
     swiftLanguageModes: [.v6]

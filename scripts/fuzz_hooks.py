@@ -33,6 +33,11 @@ Drops four kinds of failure, each only when its exact cause is shown; every othe
    command-api's limit (256 KiB) while breaking the schema. Dropped only when the body sent really was
    over the limit; a 413 for a smaller body stands.
 
+Besides, `before_call` changes one request the client cannot send: a generated header value equal to
+urllib3's SKIP_HEADER sentinel ("@@@SKIP_HEADER@@@"), which urllib3 (under requests, under schemathesis)
+refuses with a ValueError before a byte leaves, for every header but Host, User-Agent and
+Accept-Encoding. It is sent with its underscore made a hyphen: the same length and kind of characters.
+
 At exit each schemathesis process prints how many failures each rule dropped. scripts/fuzz_hooks_test.py
 checks these rules with fabricated requests and answers (plain python3, run by scripts/fuzz first).
 """
@@ -261,11 +266,26 @@ def make_key_unique(case):
             case.headers[name] = value[: 200 - len(suffix)] + suffix
 
 
+# urllib3.util.SKIP_HEADER, which urllib3 reads as "leave this header out" (urllib3/util/request.py).
+SKIP_HEADER = "@@@SKIP_HEADER@@@"
+
+
+def avoid_client_sentinel(case):
+    """Changes a header value the HTTP client would refuse to send (urllib3's SKIP_HEADER) into one it
+    sends, of the same length and characters but one (generated input is not the client's to choose)."""
+    if not case.headers:
+        return
+    for name, value in list(case.headers.items()):
+        if value == SKIP_HEADER:
+            case.headers[name] = SKIP_HEADER.replace("_", "-")
+
+
 # ---- the hooks schemathesis calls
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    avoid_client_sentinel(case)
     make_key_unique(case)
 
 

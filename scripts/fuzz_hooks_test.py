@@ -169,6 +169,16 @@ class HookTests(unittest.TestCase):
         finally:
             os.environ.pop("FUZZ_RUN_ID")
 
+    def test_the_client_sentinel_is_sent_as_an_ordinary_value(self):
+        sent = case(headers={"Request-Id": "@@@SKIP_HEADER@@@", "Consistency-Token": "1.2", "Other": "@@@SKIP_HEADER@@@x"})
+        fuzz_hooks.avoid_client_sentinel(sent)
+        self.assertEqual(sent.headers, {"Request-Id": "@@@SKIP-HEADER@@@", "Consistency-Token": "1.2", "Other": "@@@SKIP_HEADER@@@x"})
+        try:
+            from urllib3.util import SKIP_HEADER
+        except ImportError:
+            return
+        self.assertEqual(fuzz_hooks.SKIP_HEADER, SKIP_HEADER)
+
     # the rules kept from before
 
     def test_other_checks_and_other_answers_stand(self):

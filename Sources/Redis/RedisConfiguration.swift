@@ -10,7 +10,7 @@ extension RedisClient {
         /// Connections, spread over the event loops; each carries many commands at once (pipelined).
         /// Default (nil): one per event loop.
         public var poolSize: Int?
-        /// Default 1 s.
+        /// For connecting and the handshake (AUTH, SELECT) together. Default 1 s.
         public var connectTimeout: Duration = .seconds(1)
         /// For each command or pipeline round trip. Default 1 s.
         public var commandTimeout: Duration = .seconds(1)

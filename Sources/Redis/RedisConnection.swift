@@ -77,12 +77,17 @@ public final class RedisConnection: Sendable {
     }
 
     /// Writes the commands and waits for their replies: the handler resumes the continuation on its event
-    /// loop, exactly once (replies, a failure of the connection, or the command timeout).
-    nonisolated(nonsending) private func exchange(_ commands: [RedisCommand], on connected: Connected) async throws(RedisError) -> [RedisValue] {
+    /// loop, exactly once (replies, a failure of the connection, or the deadline: by default the command
+    /// timeout from now).
+    nonisolated(nonsending) private func exchange(
+        _ commands: [RedisCommand],
+        on connected: Connected,
+        deadline: NIODeadline? = nil
+    ) async throws(RedisError) -> [RedisValue] {
         let payload = RESP.encode(commands, allocator: connected.channel.allocator)
         do {
             return try await withUnsafeThrowingContinuation { continuation in
-                submit(payload, .many(commands.count, continuation), on: connected)
+                submit(payload, .many(commands.count, continuation), on: connected, deadline: deadline)
             }
         } catch {
             throw Self.redisError(error, default: .connectionLost)
@@ -90,8 +95,13 @@ public final class RedisConnection: Sendable {
     }
 
     /// Hands a request to the channel's handler, on its event loop.
-    private func submit(_ payload: ByteBuffer, _ waiter: RedisChannelHandler.Waiter, on connected: Connected) {
-        let deadline = NIODeadline.now() + TimeAmount(configuration.commandTimeout)
+    private func submit(
+        _ payload: ByteBuffer,
+        _ waiter: RedisChannelHandler.Waiter,
+        on connected: Connected,
+        deadline: NIODeadline? = nil
+    ) {
+        let deadline = deadline ?? NIODeadline.now() + TimeAmount(configuration.commandTimeout)
         let loop = connected.channel.eventLoop
         if loop.inEventLoop {
             // The usual case (see RedisClient.connection()): the caller runs on the connection's loop.
@@ -170,8 +180,12 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Connects and runs the handshake (AUTH, SELECT), all of it within the connect timeout: the handshake
+    /// is part of connecting, so a short command timeout (300 ms for a cache read) does not make a
+    /// reconnect fail on a busy server that would have answered AUTH a little later.
     private func connect() async throws(RedisError) -> Connected {
         let address = "\(configuration.host):\(configuration.port)"
+        let deadline = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
         let timeout = configuration.commandTimeout
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
@@ -205,7 +219,7 @@ public final class RedisConnection: Sendable {
                 let auth = configuration.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
                 let reply: RedisValue
                 do {
-                    reply = try await exchange([auth], on: connected)[0]
+                    reply = try await exchange([auth], on: connected, deadline: deadline)[0]
                 } catch {
                     throw RedisError(code: .connectionFailed, message: "AUTH failed: \(error.code)")
                 }
@@ -215,7 +229,9 @@ public final class RedisConnection: Sendable {
                 }
             }
             if configuration.database != 0 {
-                if case .error(let message) = try await exchange([RedisCommand("SELECT", configuration.database)], on: connected)[0] {
+                if case .error(let message) = try await exchange([RedisCommand("SELECT", configuration.database)], on: connected, deadline: deadline)[
+                    0
+                ] {
                     throw RedisError(code: .invalidConfiguration, message: "SELECT failed: \(message)")
                 }
             }

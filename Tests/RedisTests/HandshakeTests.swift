@@ -1,0 +1,73 @@
+import NIOCore
+import NIOPosix
+import Redis
+import Testing
+
+/// The handshake (AUTH) of a new connection is bounded by the connect timeout, not the command timeout:
+/// against a local server that answers AUTH late or never. No cluster needed.
+@Suite struct HandshakeTests {
+    @Test func anAuthAnsweredAfterTheCommandTimeoutButWithinTheConnectTimeoutConnects() async throws {
+        try await withSilentServer(answeringAuthAfter: .milliseconds(400)) { port in
+            var configuration = RedisClient.Configuration(host: "127.0.0.1", port: port, password: "secret")
+            configuration.poolSize = 1
+            configuration.commandTimeout = .milliseconds(100)
+            configuration.connectTimeout = .seconds(5)
+            let redis = try RedisClient(configuration: configuration)
+            #expect(try await redis.send("PING") == .status("PONG"))
+            await redis.shutdown()
+        }
+    }
+
+    @Test func anAuthNeverAnsweredFailsAtTheConnectTimeoutNotTheCommandTimeout() async throws {
+        try await withSilentServer(answeringAuthAfter: nil) { port in
+            var configuration = RedisClient.Configuration(host: "127.0.0.1", port: port, password: "secret")
+            configuration.poolSize = 1
+            configuration.commandTimeout = .seconds(60)
+            configuration.connectTimeout = .milliseconds(300)
+            let redis = try RedisClient(configuration: configuration)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+            #expect(error?.code == .connectionFailed)
+            #expect(error.map { "\($0)" }?.contains("secret") == false)
+            // Far below the 60 s command timeout (loose: the suite may be loading two cores).
+            #expect(ContinuousClock.now - started < .seconds(20))
+            await redis.shutdown()
+        }
+    }
+}
+
+/// Runs `body` with the port of a server that answers its first read (AUTH) with +OK after `delay`, or
+/// never when `delay` is nil, and every later read with +PONG at once.
+private func withSilentServer(answeringAuthAfter delay: Duration?, _ body: (Int) async throws -> Void) async throws {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .childChannelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(LateAuthHandler(delay: delay))
+            }
+        }
+        .bind(host: "127.0.0.1", port: 0).get()
+    defer { channel.close(promise: nil) }
+    try await body(try #require(channel.localAddress?.port))
+}
+
+private final class LateAuthHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let delay: Duration?
+    private var authenticated = false
+
+    init(delay: Duration?) { self.delay = delay }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard authenticated else {
+            authenticated = true
+            guard let delay else { return }
+            context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+                context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "+OK\r\n")), promise: nil)
+            }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "+PONG\r\n")), promise: nil)
+    }
+}
