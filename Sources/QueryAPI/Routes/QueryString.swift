@@ -34,9 +34,9 @@ struct QueryString {
         return value
     }
 
-    /// `limit`: an integer in `range`, `default` when absent.
+    /// `limit`: an integer in `range`, `default` when absent. Present but empty (`?limit=`) is no integer.
     func integer(_ name: String, in range: ClosedRange<Int>, default fallback: Int) throws -> Int {
-        guard let value = values[name], !value.isEmpty else { return fallback }
+        guard let value = values[name] else { return fallback }
         guard value.utf8.count <= 6, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let number = Int(value),
             range.contains(number)
         else {
