@@ -20,6 +20,7 @@ let package = Package(
         // The hashes (SHA-256, SHA-1). Already built for Hummingbird (swift-nio-extras, swift-certificates).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -150,7 +151,8 @@ let package = Package(
         .executableTarget(
             name: "QueryAPI",
             dependencies: [
-                "CatalogCLI", "CatalogCore", "Domain", "HTTPEdge", "HotViews", "Postgres", "ReadModel", "Redis", "ReplicaRouting", "TestFaults",
+                "Authentication", "CatalogCLI", "CatalogCore", "Domain", "HTTPEdge", "HotViews", "Postgres", "ReadModel", "Redis", "ReplicaRouting",
+                "TestFaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -223,6 +225,14 @@ let package = Package(
 
         // What both HTTP services share at their edge: problem+json errors, request ids, request metrics, 405s.
         .target(
+            name: "Authentication",
+            dependencies: [
+                "HTTPEdge",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
+        .target(
             name: "HTTPEdge",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -236,7 +246,8 @@ let package = Package(
         .executableTarget(
             name: "CommandAPI",
             dependencies: [
-                "CatalogCLI", "CatalogCore", "Domain", "EventLog", "FenceOutbox", "HTTPEdge", "HotViews", "Postgres", "Redis", "TestFaults",
+                "Authentication", "CatalogCLI", "CatalogCore", "Domain", "EventLog", "FenceOutbox", "HTTPEdge", "HotViews", "Postgres", "Redis",
+                "TestFaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import Authentication
 import Domain
 import EventLog
 import FenceOutbox
@@ -25,6 +26,8 @@ struct CommandAPISettings: Sendable {
     /// The SQLite outbox of the fences (used with `redis`).
     var outboxPath = "catalog-outbox.sqlite"
     var relay = OutboxRelay.Configuration()
+    /// Checks every command's bearer token for `catalog:write`; nil: commands need none (`--write-auth off`).
+    var verifier: TokenVerifier?
 }
 
 /// The one builder of the service, used by `command-api` and by the tests.
@@ -42,8 +45,11 @@ func buildApplication(
     let postgres = try PostgresClient(configuration: database, logger: logger)
 
     let metrics = CommandMetrics(registry: registry)
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: CatalogRequestContext.self)
     router.add(middleware: EdgeMiddleware(metrics: metrics.http))
+    // Commands need a token with catalog:write; health, metrics and the OpenAPI document stay open.
+    let commands = router.group()
+    if let verifier = settings.verifier { commands.add(middleware: BearerAuthMiddleware(verifier: verifier, scope: Scopes.write)) }
     var services: [any Service] = [postgres]
     let store = EventStore(client: postgres)
     var outbox: Outbox?
@@ -67,7 +73,7 @@ func buildApplication(
         // Shut down in reverse: the relay delivers what it can, then the clients close.
         services += [redis, relay]
     }
-    CommandRoutes(service: CommandService(store: store, metrics: metrics, outbox: outbox)).add(to: router)
+    CommandRoutes(service: CommandService(store: store, metrics: metrics, outbox: outbox)).add(to: commands)
     OperationalRoutes(store: store, outbox: outbox, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Authentication
 import CatalogCLI
 import Foundation
 import HTTPEdge
@@ -22,6 +23,11 @@ struct CommandAPICommand: AsyncParsableCommand {
               CATALOG_PRIMARY        libpq conninfo of the primary for the writer role; may list several hosts
               CATALOG_REDIS          redis://[:password@]host:port[/db] for the cache fences (none: no fences)
               CATALOG_OUTBOX_PATH    SQLite file of the fences' outbox (default catalog-outbox.sqlite)
+              CATALOG_WRITE_AUTH     required (default): every command needs a bearer token with catalog:write;
+                                     off: none (a loopback address only)
+              CATALOG_AUTH_KEYS      JWKS file of the public keys (Ed25519 or P-256, each with a kid) that sign tokens
+              CATALOG_AUTH_ISSUER    the iss every token must have
+              CATALOG_AUTH_AUDIENCE  the aud every token must name
               LOG_LEVEL              trace, debug, info, notice, warning, error or critical (default info)
               CATALOG_TEST_FAULT     tests only: fault points that break a guarantee on purpose; refused to start
                                      unless CATALOG_ALLOW_TEST_FAULTS=1 (README: Test fault points)
@@ -46,6 +52,18 @@ struct CommandAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "SQLite file of the fences' outbox (env CATALOG_OUTBOX_PATH, default catalog-outbox.sqlite).")
     var outbox: String?
 
+    @Option(name: .long, help: "required or off: whether every command needs a bearer token with catalog:write (env CATALOG_WRITE_AUTH, default required; off on a loopback address only).")
+    var writeAuth: String?
+
+    @Option(name: .long, help: "JWKS file of the public keys that sign tokens (env CATALOG_AUTH_KEYS).")
+    var authKeys: String?
+
+    @Option(name: .long, help: "The issuer (iss) tokens must have (env CATALOG_AUTH_ISSUER).")
+    var authIssuer: String?
+
+    @Option(name: .long, help: "The audience (aud) tokens must name (env CATALOG_AUTH_AUDIENCE).")
+    var authAudience: String?
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -67,7 +85,25 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.queryTimeout = .seconds(queryTimeout)
         settings.redis = redis ?? environment["CATALOG_REDIS"]
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
-        let app = try buildApplication(settings, logger: Logger(label: "command-api"), registry: registry)
+        do {
+            settings.verifier = try await AuthSettings.verifier(
+                mode: writeAuth ?? environment["CATALOG_WRITE_AUTH"] ?? "required",
+                modeFlag: "--write-auth",
+                keysPath: authKeys ?? environment["CATALOG_AUTH_KEYS"],
+                issuer: authIssuer ?? environment["CATALOG_AUTH_ISSUER"],
+                audience: authAudience ?? environment["CATALOG_AUTH_AUDIENCE"],
+                host: host
+            )
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let logger = Logger(label: "command-api")
+        if let verifier = settings.verifier {
+            logger.info("commands need a bearer token", metadata: ["auth.scope": "\(Scopes.write)", "auth.kids": "\(verifier.keyIDs.joined(separator: ","))"])
+        } else {
+            logger.warning("commands need no token (--write-auth off): anyone who reaches this address can change the catalog")
+        }
+        let app = try buildApplication(settings, logger: logger, registry: registry)
         try await app.runService()
     }
 

@@ -12,7 +12,7 @@ struct CommandRoutes<Context: RequestContext> {
     /// Request bodies above this are refused with 413.
     static var maximumBodyBytes: Int { 256 * 1024 }
 
-    func add(to router: Router<Context>) {
+    func add(to router: some RouterMethods<Context>) {
         router.post("/albums") { request, context in
             let json = try await Self.jsonBody(request, context: context)
             let command = AlbumCommand.create(try CommandRequests.create(json))
