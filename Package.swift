@@ -260,14 +260,18 @@ let package = Package(
         .testTarget(
             name: "CommandAPITests",
             dependencies: [
-                "CommandAPI", "CatalogCore", "ClusterHarness", "EventLog", "FenceOutbox", "HotViews", "Redis",
+                "Authentication", "CommandAPI", "CatalogCore", "ClusterHarness", "EventLog", "FenceOutbox", "HotViews", "Redis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
         // Test support: drives infra/cluster and reads its configuration.
-        .target(name: "ClusterHarness", dependencies: ["EventLog", "Postgres", "ReadModel"], path: "Tests/ClusterHarness"),
+        .target(
+            name: "ClusterHarness",
+            dependencies: ["EventLog", "Postgres", "ReadModel", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/ClusterHarness"
+        ),
         // The module graph of docs/architecture.md, checked against the sources and this file.
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "ConnectionPoolTests", dependencies: ["ConnectionPool"]),

@@ -1,3 +1,4 @@
+import Authentication
 import CatalogCore
 import ClusterHarness
 import Domain
@@ -52,6 +53,7 @@ func withCommandAPI<Value: Sendable>(
     redis: String? = nil,
     cache: ViewCache.Configuration = .init(),
     outboxPath: String? = nil,
+    verifier: TokenVerifier? = nil,
     _ body: @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     try await migrate()
@@ -61,6 +63,7 @@ func withCommandAPI<Value: Sendable>(
     settings.connectTimeout = .seconds(2)
     settings.redis = redis
     settings.cache = cache
+    settings.verifier = verifier
     settings.outboxPath = outboxPath ?? FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path
     let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
     return try await app.test(.router, body)

@@ -114,11 +114,13 @@ struct ReplicaFaultTests {
             environment: [
                 "CATALOG_PRIMARY": try cluster.value("CATALOG_PRIMARY"), "CATALOG_REDIS": catalog.redis,
                 "CATALOG_OUTBOX_PATH": directory + "/outbox.sqlite", "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
+                "CATALOG_AUTH_KEYS": try cluster.value("CATALOG_AUTH_KEYS"), "CATALOG_AUTH_ISSUER": try cluster.value("CATALOG_AUTH_ISSUER"),
+                "CATALOG_AUTH_AUDIENCE": try cluster.value("CATALOG_AUTH_AUDIENCE"),
             ],
             logPath: directory + ".log"
         )
         do {
-            try await staleFill(catalog, settings, cache, CommandClient(port: port), commands)
+            try await staleFill(catalog, settings, cache, CommandClient(port: port, token: try cluster.value("CATALOG_TOKEN")), commands)
         } catch {
             commands.signal(SIGKILL)
             _ = await commands.wait()
@@ -314,13 +316,20 @@ final class Flag: Sendable {
 /// A client of a command-api process listening on a loopback port.
 struct CommandClient: Sendable {
     let port: Int
+    /// A bearer token with catalog:write.
+    let token: String
 
     func send(_ method: HTTPRequest.Method, _ path: String, _ json: String? = nil) async throws -> Reply {
         let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(10)))
         client.connect()
         defer { Task { try? await client.shutdown() } }
         let response = try await client.execute(
-            .init(path, method: method, headers: json == nil ? [:] : [.contentType: "application/json"], body: json.map { .init(string: $0) })
+            .init(
+                path,
+                method: method,
+                headers: json == nil ? [.authorization: "Bearer \(token)"] : [.contentType: "application/json", .authorization: "Bearer \(token)"],
+                body: json.map { .init(string: $0) }
+            )
         )
         return Reply(status: response.status, headers: response.headers, text: response.body.map { String(buffer: $0) } ?? "")
     }

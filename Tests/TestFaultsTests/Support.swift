@@ -29,6 +29,8 @@ func request(
     defer { Task { try? await client.shutdown() } }
     var fields = headers
     if body != nil { fields[.contentType] = "application/json" }
+    // The cluster's development token: command-api authenticates every command.
+    if fields[.authorization] == nil, let token = try? Cluster.value("CATALOG_TOKEN") { fields[.authorization] = "Bearer \(token)" }
     let response = try await client.execute(.init(path, method: method, headers: fields, body: body.map { ByteBuffer(string: $0) }))
     return Reply(status: Int(response.status.code), headers: response.headers, body: response.body.map { String(buffer: $0) } ?? "")
 }
