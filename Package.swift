@@ -166,7 +166,8 @@ let package = Package(
         .testTarget(
             name: "QueryAPITests",
             dependencies: [
-                "QueryAPI", "CatalogCore", "EventLog", "Projections", "ClusterHarness", "HTTPEdge", "HotViews", "ReadModel", "Redis",
+                "Authentication", "QueryAPI", "CatalogCore", "EventLog", "Projections", "ClusterHarness", "HTTPEdge", "HotViews", "ReadModel",
+                "Redis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

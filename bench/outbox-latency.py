@@ -19,6 +19,7 @@ Prints p50/p99/max of both, and one line "RESULT ..." for the calling script. St
 """
 import http.client
 import json
+import os
 import socket
 import sys
 import time
@@ -97,7 +98,7 @@ def main():
         key = "%s:{%s}:fence" % (PREFIX, album.lower())
         body = json.dumps({"title": "Outbox latency %d.%d" % (int(time.time()), n)})
         sent = time.perf_counter()
-        conn.request("PATCH", "/albums/" + album, body=body, headers={"Content-Type": "application/json"})
+        conn.request("PATCH", "/albums/" + album, body=body, headers={"Content-Type": "application/json", "Authorization": "Bearer " + os.environ.get("CATALOG_TOKEN", "")})
         response = conn.getresponse()
         payload = response.read()
         answered = time.perf_counter()

@@ -21,10 +21,13 @@ function init(args)
     pause = tonumber(args[2] or "0")
 end
 
+-- command-api authenticates every command: the cluster's development token (infra/cluster env).
+authorization = "Bearer " .. (os.getenv("CATALOG_TOKEN") or "")
+
 function request()
     counter = counter + 1
     local body = string.format('{"title":"Zipf bench %d.%d.%d"}', seed, counter, math.random(1000000000))
-    return wrk.format("PATCH", "/albums/" .. draw(), { ["Content-Type"] = "application/json" }, body)
+    return wrk.format("PATCH", "/albums/" .. draw(), { ["Content-Type"] = "application/json", ["Authorization"] = authorization }, body)
 end
 
 function delay()

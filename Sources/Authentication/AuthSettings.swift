@@ -2,7 +2,7 @@ import Foundation
 
 /// How a service's flags and environment choose its verifier: `required` needs the key set
 /// (`--auth-keys` / CATALOG_AUTH_KEYS, a JWKS file), the issuer and the audience; `off` lets every request
-/// through, and only on a loopback address (development on one machine).
+/// through, and where `offOnLoopbackOnly` (writes) only on a loopback address (development on one machine).
 public enum AuthSettings {
     public enum Mode: String, Sendable {
         case required, off
@@ -15,12 +15,13 @@ public enum AuthSettings {
         keysPath: String?,
         issuer: String?,
         audience: String?,
-        host: String
+        host: String,
+        offOnLoopbackOnly: Bool = true
     ) async throws(AuthenticationError) -> TokenVerifier? {
         guard let mode = Mode(rawValue: text) else { throw .configuration("\(modeFlag) takes required or off") }
         switch mode {
         case .off:
-            guard isLoopback(host) else {
+            guard !offOnLoopbackOnly || isLoopback(host) else {
                 throw .configuration("\(modeFlag) off is for development on a loopback address only, not \(host)")
             }
             return nil

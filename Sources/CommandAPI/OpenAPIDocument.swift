@@ -79,8 +79,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            }
           },
           "/albums/{id}": {
@@ -158,8 +171,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            },
            "delete": {
             "operationId": "archiveAlbum",
@@ -214,8 +240,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            }
           },
           "/albums/{id}/songs": {
@@ -299,8 +338,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            }
           },
           "/albums/{id}/songs/{songId}": {
@@ -381,8 +433,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            },
            "delete": {
             "operationId": "removeSong",
@@ -437,8 +502,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            }
           },
           "/albums/{id}/track-order": {
@@ -516,8 +594,21 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Problem"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {
+              "bearer": [
+               "catalog:write"
+              ]
+             }
+            ]
            }
           },
           "/health/live": {
@@ -680,6 +771,42 @@ enum OpenAPIDocument {
             "headers": {
              "Request-Id": {
               "$ref": "#/components/headers/RequestId"
+             }
+            },
+            "content": {
+             "application/problem+json": {
+              "schema": {
+               "$ref": "#/components/schemas/Problem"
+              }
+             }
+            }
+           },
+           "Unauthorized": {
+            "description": "no token, or one the service does not accept (RFC 6750); the token is never echoed",
+            "headers": {
+             "WWW-Authenticate": {
+              "schema": {
+               "type": "string"
+              },
+              "description": "Bearer realm=\"catalog\", with error=\"invalid_token\" and why when a token was sent"
+             }
+            },
+            "content": {
+             "application/problem+json": {
+              "schema": {
+               "$ref": "#/components/schemas/Problem"
+              }
+             }
+            }
+           },
+           "Forbidden": {
+            "description": "a valid token without the scope the operation needs",
+            "headers": {
+             "WWW-Authenticate": {
+              "schema": {
+               "type": "string"
+              },
+              "description": "Bearer realm=\"catalog\", error=\"insufficient_scope\", scope=\"...\""
              }
             },
             "content": {
@@ -911,6 +1038,14 @@ enum OpenAPIDocument {
               "type": "object"
              }
             }
+           }
+          },
+          "securitySchemes": {
+           "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "a JWT signed by one of the keys of the service's key set (--auth-keys), with its issuer, audience, exp and the scope the operation needs"
            }
           }
          }

@@ -1,3 +1,4 @@
+import Authentication
 import HTTPEdge
 import HotViews
 import Hummingbird
@@ -28,6 +29,8 @@ struct QueryAPISettings: Sendable {
     /// `redis://[:password@]host:port[/db]` of the hot views; nil runs without a cache.
     var redis: String?
     var cache = ViewCache.Configuration()
+    /// Checks every album read's bearer token for `catalog:read`; nil: reads need none (`--read-auth off`).
+    var verifier: TokenVerifier?
 }
 
 /// The one builder of the service, used by `query-api` and by the tests.
@@ -70,9 +73,13 @@ func buildApplication(
         cache = ViewCache(client: client, configuration: settings.cache, logger: logger)
     }
     let metrics = HTTPMetrics(registry: registry)
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: CatalogRequestContext.self)
     router.add(middleware: EdgeMiddleware(metrics: metrics))
-    AlbumRoutes(reads: AlbumReads(replicas: replicaRouter, tokenBudget: settings.tokenBudget), cache: cache).add(to: router)
+    // With --read-auth required, album reads need a token with catalog:read; health, metrics and the
+    // OpenAPI document stay open.
+    let albums = router.group()
+    if let verifier = settings.verifier { albums.add(middleware: BearerAuthMiddleware(verifier: verifier, scope: Scopes.read)) }
+    AlbumRoutes(reads: AlbumReads(replicas: replicaRouter, tokenBudget: settings.tokenBudget), cache: cache).add(to: albums)
     QueryOperationalRoutes(replicas: replicaRouter, cache: cache, metrics: metrics).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)

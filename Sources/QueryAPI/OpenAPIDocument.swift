@@ -85,8 +85,22 @@ enum OpenAPIDocument {
              },
              "503": {
               "$ref": "#/components/responses/Unavailable"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {},
+             {
+              "bearer": [
+               "catalog:read"
+              ]
+             }
+            ]
            }
           },
           "/albums/{id}": {
@@ -184,8 +198,22 @@ enum OpenAPIDocument {
                 }
                }
               }
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {},
+             {
+              "bearer": [
+               "catalog:read"
+              ]
+             }
+            ]
            }
           },
           "/albums/{id}/history": {
@@ -242,8 +270,22 @@ enum OpenAPIDocument {
              },
              "404": {
               "$ref": "#/components/responses/NotFound"
+             },
+             "401": {
+              "$ref": "#/components/responses/Unauthorized"
+             },
+             "403": {
+              "$ref": "#/components/responses/Forbidden"
              }
-            }
+            },
+            "security": [
+             {},
+             {
+              "bearer": [
+               "catalog:read"
+              ]
+             }
+            ]
            }
           },
           "/health/live": {
@@ -458,6 +500,42 @@ enum OpenAPIDocument {
              },
              "Request-Id": {
               "$ref": "#/components/headers/RequestId"
+             }
+            },
+            "content": {
+             "application/problem+json": {
+              "schema": {
+               "$ref": "#/components/schemas/Problem"
+              }
+             }
+            }
+           },
+           "Unauthorized": {
+            "description": "with --read-auth required: no token, or one the service does not accept (RFC 6750); the token is never echoed",
+            "headers": {
+             "WWW-Authenticate": {
+              "schema": {
+               "type": "string"
+              },
+              "description": "Bearer realm=\"catalog\", with error=\"invalid_token\" and why when a token was sent"
+             }
+            },
+            "content": {
+             "application/problem+json": {
+              "schema": {
+               "$ref": "#/components/schemas/Problem"
+              }
+             }
+            }
+           },
+           "Forbidden": {
+            "description": "with --read-auth required: a valid token without the scope catalog:read",
+            "headers": {
+             "WWW-Authenticate": {
+              "schema": {
+               "type": "string"
+              },
+              "description": "Bearer realm=\"catalog\", error=\"insufficient_scope\", scope=\"...\""
              }
             },
             "content": {
@@ -735,6 +813,14 @@ enum OpenAPIDocument {
               }
              }
             }
+           }
+          },
+          "securitySchemes": {
+           "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "a JWT signed by one of the keys of the service's key set (--auth-keys), with its issuer, audience, exp and the scope the operation needs"
            }
           }
          }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Authentication
 import CatalogCLI
 import Foundation
 import HTTPEdge
@@ -23,6 +24,11 @@ struct QueryAPICommand: AsyncParsableCommand {
               CATALOG_QUERY_PRIMARY   conninfo of the primary, reader role (fallback)
               CATALOG_REDIS           redis://[:password@]host:port[/db] of the hot views (none: no cache)
               CATALOG_QUERY_ADDR      host:port to listen on (default 127.0.0.1:8081)
+              CATALOG_READ_AUTH       off (default: a public catalog) or required: album reads need a bearer token
+                                      with catalog:read
+              CATALOG_AUTH_KEYS       JWKS file of the public keys (Ed25519 or P-256, each with a kid) that sign tokens
+              CATALOG_AUTH_ISSUER     the iss every token must have
+              CATALOG_AUTH_AUDIENCE   the aud every token must name
               LOG_LEVEL               trace, debug, info (default), notice, warning, error, critical
               CATALOG_TEST_FAULT      tests only: fault points that break a guarantee on purpose; refused to start
                                       unless CATALOG_ALLOW_TEST_FAULTS=1 (README: Test fault points)
@@ -62,6 +68,18 @@ struct QueryAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "Milliseconds a read with a Consistency-Token may wait for a node to reach it.")
     var tokenBudget = 1000
 
+    @Option(name: .long, help: "off or required: whether album reads need a bearer token with catalog:read (env CATALOG_READ_AUTH, default off: a public catalog).")
+    var readAuth: String?
+
+    @Option(name: .long, help: "JWKS file of the public keys that sign tokens (env CATALOG_AUTH_KEYS), with --read-auth required.")
+    var authKeys: String?
+
+    @Option(name: .long, help: "The issuer (iss) tokens must have (env CATALOG_AUTH_ISSUER).")
+    var authIssuer: String?
+
+    @Option(name: .long, help: "The audience (aud) tokens must name (env CATALOG_AUTH_AUDIENCE).")
+    var authAudience: String?
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -89,7 +107,24 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.healthCheckInterval = .milliseconds(healthInterval)
         settings.tokenBudget = .milliseconds(tokenBudget)
         settings.redis = redis ?? environment["CATALOG_REDIS"]
-        let app = try buildApplication(settings, logger: Logger(label: "query-api"), registry: registry)
+        do {
+            settings.verifier = try await AuthSettings.verifier(
+                mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",
+                modeFlag: "--read-auth",
+                keysPath: authKeys ?? environment["CATALOG_AUTH_KEYS"],
+                issuer: authIssuer ?? environment["CATALOG_AUTH_ISSUER"],
+                audience: authAudience ?? environment["CATALOG_AUTH_AUDIENCE"],
+                host: settings.host,
+                offOnLoopbackOnly: false
+            )
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let logger = Logger(label: "query-api")
+        if let verifier = settings.verifier {
+            logger.info("album reads need a bearer token", metadata: ["auth.scope": "\(Scopes.read)", "auth.kids": "\(verifier.keyIDs.joined(separator: ","))"])
+        }
+        let app = try buildApplication(settings, logger: logger, registry: registry)
         try await app.runService()
     }
 

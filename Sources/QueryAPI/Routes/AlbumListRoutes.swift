@@ -13,7 +13,7 @@ extension AlbumRoutes {
     static var defaultPageLimit: Int { 20 }
     static var maxSearchCharacters: Int { 200 }
 
-    func addPages(to routes: Router<Context>) {
+    func addPages(to routes: some RouterMethods<Context>) {
         routes.get("/albums") { request, _ in
             let query = try QueryString(request.uri.query, allowed: ["limit", "after", "q", "artist"])
             let limit = try query.integer("limit", in: Self.pageLimits, default: Self.defaultPageLimit)

@@ -25,7 +25,7 @@ struct AlbumRoutes<Context: RequestContext> {
     /// RFC 9211: no cache is configured, so every answer went past it.
     static var noCache: String { "catalog; fwd=bypass" }
 
-    func add(to routes: Router<Context>) {
+    func add(to routes: some RouterMethods<Context>) {
         addPages(to: routes)
         routes.get("/albums/:id") { request, context in
             let id = try Self.albumID(context)
