@@ -264,7 +264,8 @@ struct AlbumPageTests {
                 let cursor = PageCursor.albums(query: PageCursor.fingerprint(q: nil, artist: nil), title: "Hostile", id: UUID()).encoded
                 for query in [
                     "limit=0", "limit=101", "limit=-1", "limit=abc", "limit=1e3", "limit=99999999999999999999", "limit=2.5", "limit=%20",
-                    "limit=", "limit", "limit=1&limit=2", "unknown=1", "LIMIT=1", "q=%ZZ", "q=%F", "q=%FF", "q=%C3%28", "q=%00", "q=a%0Ab", "artist=%7F",
+                    "limit=", "limit", "limit=1&limit=2", "unknown=1", "LIMIT=1", "q=%ZZ", "q=%F", "q=%FF", "q=%C3%28", "q=%00", "q=a%0Ab",
+                    "artist=%7F",
                     "q=\(long)", "artist=\(long)", "after=not-a-cursor", "after=%25%25", "after=\(String(repeating: "A", count: 3000))",
                     "after=" + PageCursor.history(album: UUID(), version: 1).encoded, "after=" + cursor + "&q=other",
                     // A cursor whose title holds a NUL or is empty; base64url of "a1\n0\n<uuid>\n".
