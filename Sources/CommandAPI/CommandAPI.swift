@@ -52,7 +52,11 @@ struct CommandAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "SQLite file of the fences' outbox (env CATALOG_OUTBOX_PATH, default catalog-outbox.sqlite).")
     var outbox: String?
 
-    @Option(name: .long, help: "required or off: whether every command needs a bearer token with catalog:write (env CATALOG_WRITE_AUTH, default required; off on a loopback address only).")
+    @Option(
+        name: .long,
+        help:
+            "required or off: whether every command needs a bearer token with catalog:write (env CATALOG_WRITE_AUTH, default required; off on a loopback address only)."
+    )
     var writeAuth: String?
 
     @Option(name: .long, help: "JWKS file of the public keys that sign tokens (env CATALOG_AUTH_KEYS).")
@@ -99,7 +103,10 @@ struct CommandAPICommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "command-api")
         if let verifier = settings.verifier {
-            logger.info("commands need a bearer token", metadata: ["auth.scope": "\(Scopes.write)", "auth.kids": "\(verifier.keyIDs.joined(separator: ","))"])
+            logger.info(
+                "commands need a bearer token",
+                metadata: ["auth.scope": "\(Scopes.write)", "auth.kids": "\(verifier.keyIDs.joined(separator: ","))"]
+            )
         } else {
             logger.warning("commands need no token (--write-auth off): anyone who reaches this address can change the catalog")
         }

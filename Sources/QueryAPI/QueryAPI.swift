@@ -68,7 +68,10 @@ struct QueryAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "Milliseconds a read with a Consistency-Token may wait for a node to reach it.")
     var tokenBudget = 1000
 
-    @Option(name: .long, help: "off or required: whether album reads need a bearer token with catalog:read (env CATALOG_READ_AUTH, default off: a public catalog).")
+    @Option(
+        name: .long,
+        help: "off or required: whether album reads need a bearer token with catalog:read (env CATALOG_READ_AUTH, default off: a public catalog)."
+    )
     var readAuth: String?
 
     @Option(name: .long, help: "JWKS file of the public keys that sign tokens (env CATALOG_AUTH_KEYS), with --read-auth required.")
@@ -122,7 +125,10 @@ struct QueryAPICommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "query-api")
         if let verifier = settings.verifier {
-            logger.info("album reads need a bearer token", metadata: ["auth.scope": "\(Scopes.read)", "auth.kids": "\(verifier.keyIDs.joined(separator: ","))"])
+            logger.info(
+                "album reads need a bearer token",
+                metadata: ["auth.scope": "\(Scopes.read)", "auth.kids": "\(verifier.keyIDs.joined(separator: ","))"]
+            )
         }
         let app = try buildApplication(settings, logger: logger, registry: registry)
         try await app.runService()

@@ -43,8 +43,14 @@ import Testing
             ("no subject", "Bearer " + issuer.token(subject: nil), .unauthorized, "no subject"),
             ("unknown kid", "Bearer " + issuer.sign(header: ["alg": "EdDSA", "kid": "k9"], claims: issuer.claims()), .unauthorized, "not known"),
             ("no kid", "Bearer " + issuer.sign(header: ["alg": "EdDSA"], claims: issuer.claims()), .unauthorized, "names no key"),
-            ("alg none", "Bearer " + TestIssuer.encode(["alg": "none", "kid": "k1"]) + "." + TestIssuer.encode(issuer.claims()) + ".", .unauthorized, "algorithm"),
-            ("alg of another key", "Bearer " + issuer.sign(header: ["alg": "ES256", "kid": "k1"], claims: issuer.claims()), .unauthorized, "algorithm"),
+            (
+                "alg none", "Bearer " + TestIssuer.encode(["alg": "none", "kid": "k1"]) + "." + TestIssuer.encode(issuer.claims()) + ".",
+                .unauthorized, "algorithm"
+            ),
+            (
+                "alg of another key", "Bearer " + issuer.sign(header: ["alg": "ES256", "kid": "k1"], claims: issuer.claims()), .unauthorized,
+                "algorithm"
+            ),
             ("HS256 with the public key", "Bearer " + issuer.hs256WithThePublicKey(claims: issuer.claims()), .unauthorized, "algorithm"),
             ("signed by another issuer's key", "Bearer " + stranger.token(), .unauthorized, "signature"),
             ("tampered payload", "Bearer \(parts[0]).\(TestIssuer.encode(claims)).\(parts[2])", .unauthorized, "signature"),
@@ -68,7 +74,8 @@ import Testing
             // Every command is behind it, not only POST /albums.
             for (method, path) in [
                 (HTTPRequest.Method.patch, "/albums/\(UUID())"), (.delete, "/albums/\(UUID())"), (.post, "/albums/\(UUID())/songs"),
-                (.patch, "/albums/\(UUID())/songs/\(UUID())"), (.delete, "/albums/\(UUID())/songs/\(UUID())"), (.put, "/albums/\(UUID())/track-order"),
+                (.patch, "/albums/\(UUID())/songs/\(UUID())"), (.delete, "/albums/\(UUID())/songs/\(UUID())"),
+                (.put, "/albums/\(UUID())/track-order"),
             ] {
                 #expect(try await client.send(method, path, json: "{}").status == .unauthorized, "\(method) \(path)")
             }
@@ -143,14 +150,24 @@ import Testing
     }
 
     @Test func offIsForLoopbackOnly() async throws {
-        #expect(try await AuthSettings.verifier(mode: "off", modeFlag: "--write-auth", keysPath: nil, issuer: nil, audience: nil, host: "127.0.0.1") == nil)
+        #expect(
+            try await AuthSettings.verifier(mode: "off", modeFlag: "--write-auth", keysPath: nil, issuer: nil, audience: nil, host: "127.0.0.1")
+                == nil
+        )
         for host in ["0.0.0.0", "10.0.0.5", "example.org"] {
             await #expect(throws: AuthenticationError.self) {
                 _ = try await AuthSettings.verifier(mode: "off", modeFlag: "--write-auth", keysPath: nil, issuer: nil, audience: nil, host: host)
             }
         }
         await #expect(throws: AuthenticationError.self) {
-            _ = try await AuthSettings.verifier(mode: "required", modeFlag: "--write-auth", keysPath: nil, issuer: "i", audience: "a", host: "127.0.0.1")
+            _ = try await AuthSettings.verifier(
+                mode: "required",
+                modeFlag: "--write-auth",
+                keysPath: nil,
+                issuer: "i",
+                audience: "a",
+                host: "127.0.0.1"
+            )
         }
         await #expect(throws: AuthenticationError.self) {
             _ = try await AuthSettings.verifier(mode: "maybe", modeFlag: "--write-auth", keysPath: nil, issuer: nil, audience: nil, host: "127.0.0.1")

@@ -24,7 +24,10 @@ import Testing
                     let none = try await client.get(path)
                     #expect(none.status == .unauthorized, "\(path): \(none.status)")
                     #expect(none.headers[.wwwAuthenticate] == #"Bearer realm="catalog""#)
-                    let expired = try await client.get(path, headers: [.authorization: "Bearer " + issuer.token(expires: Date().addingTimeInterval(-600))])
+                    let expired = try await client.get(
+                        path,
+                        headers: [.authorization: "Bearer " + issuer.token(expires: Date().addingTimeInterval(-600))]
+                    )
                     #expect(expired.status == .unauthorized)
                     #expect(expired.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true)
                     let writer = try await client.get(path, headers: [.authorization: "Bearer " + issuer.token(scope: "catalog:write")])
@@ -52,7 +55,13 @@ import Testing
 
     @Test func readAuthOffNeedsNoLoopbackButWriteAuthOffDoes() async throws {
         let read = try await AuthSettings.verifier(
-            mode: "off", modeFlag: "--read-auth", keysPath: nil, issuer: nil, audience: nil, host: "0.0.0.0", offOnLoopbackOnly: false
+            mode: "off",
+            modeFlag: "--read-auth",
+            keysPath: nil,
+            issuer: nil,
+            audience: nil,
+            host: "0.0.0.0",
+            offOnLoopbackOnly: false
         )
         #expect(read == nil)
     }
