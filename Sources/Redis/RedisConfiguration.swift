@@ -10,7 +10,8 @@ extension RedisClient {
         /// Connections, spread over the event loops; each carries many commands at once (pipelined).
         /// Default (nil): one per event loop.
         public var poolSize: Int?
-        /// For connecting and the handshake (AUTH, SELECT) together. Default 1 s.
+        /// For the TCP connect. The handshake after it (AUTH, SELECT) gets the longer of this and
+        /// `commandTimeout`. Default 1 s.
         public var connectTimeout: Duration = .seconds(1)
         /// For each command or pipeline round trip. Default 1 s.
         public var commandTimeout: Duration = .seconds(1)

@@ -180,12 +180,12 @@ public final class RedisConnection: Sendable {
         }
     }
 
-    /// Connects and runs the handshake (AUTH, SELECT), all of it within the connect timeout: the handshake
-    /// is part of connecting, so a short command timeout (300 ms for a cache read) does not make a
-    /// reconnect fail on a busy server that would have answered AUTH a little later.
+    /// Connects (within the connect timeout), then runs the handshake (AUTH, SELECT) within the longer of the
+    /// connect and command timeouts, counted from the open connection: a short command timeout (300 ms for
+    /// a cache read) does not make a reconnect fail on a busy server that would have answered AUTH a little
+    /// later, and no configuration gives the handshake less time than a command.
     private func connect() async throws(RedisError) -> Connected {
         let address = "\(configuration.host):\(configuration.port)"
-        let deadline = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
         let timeout = configuration.commandTimeout
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
@@ -207,6 +207,7 @@ public final class RedisConnection: Sendable {
             logger.info("redis connect failed", metadata: ["redis.address": "\(address)"])
             throw RedisError(code: .connectionFailed, message: "\(error)")
         }
+        let deadline = NIODeadline.now() + TimeAmount(max(configuration.connectTimeout, configuration.commandTimeout))
         // Back to idle when the channel closes (server restart, CLIENT KILL, timeout), so the next command
         // connects again.
         connected.channel.closeFuture.whenComplete { _ in

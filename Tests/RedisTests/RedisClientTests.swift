@@ -109,6 +109,8 @@ import Testing
         var configuration = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
         let real = configuration.password ?? ""
         configuration.password = "hunter2-wrong"
+        // Generous: the whole suite on two cores can make the AUTH round trip slow.
+        configuration.connectTimeout = .seconds(5)
         let redis = try RedisClient(configuration: configuration)
         let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
         #expect(error?.code == .authenticationFailed)

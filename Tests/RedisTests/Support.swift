@@ -5,7 +5,7 @@ func mainRedis(poolSize: Int = 4, commandTimeout: Duration = .seconds(2)) throws
     var configuration = try RedisClient.Configuration(url: try Cluster.value("CATALOG_REDIS"))
     configuration.poolSize = poolSize
     configuration.commandTimeout = commandTimeout
-    // Connecting and AUTH share this budget; the whole suite on two cores can make a reconnect slow.
+    // AUTH gets the longer of this and the command timeout; the whole suite on two cores can make a reconnect slow.
     configuration.connectTimeout = .seconds(5)
     return try RedisClient(configuration: configuration)
 }
