@@ -80,12 +80,16 @@ import Testing
                 "CATALOG_TEST_FAULT": "kill-after-commit", "CATALOG_ALLOW_TEST_FAULTS": "1", "CATALOG_OUTBOX_PATH": outbox,
                 "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
                 "CATALOG_REDIS": redis,
+                "CATALOG_AUTH_KEYS": try Cluster.value("CATALOG_AUTH_KEYS"), "CATALOG_AUTH_ISSUER": try Cluster.value("CATALOG_AUTH_ISSUER"),
+                "CATALOG_AUTH_AUDIENCE": try Cluster.value("CATALOG_AUTH_AUDIENCE"),
             ],
             logPath: log
         )
         #expect(try await within(.seconds(20)) { (try? await Self.get(port: port, "/health/live")) == 200 })
         let reply = try? await Self.patch(port: port, "/albums/\(id.uuidString.lowercased())", #"{"title":"Committed, then killed"}"#)
         #expect(reply == nil, "the process died before answering")
+        // Answered: it will not die by itself, and waiting for it would hang the run.
+        if reply != nil { crashing.signal(SIGKILL) }
         #expect(await crashing.wait() == 128 + SIGKILL, "\(crashing.output)")
         let store = EventStore(client: try PostgresClient(configuration: .init(connectionString: try Cluster.value("CATALOG_PRIMARY"))))
         #expect(try await store.readStream(id).count == 2, "the command committed")
@@ -110,7 +114,12 @@ import Testing
         client.connect()
         defer { Task { try? await client.shutdown() } }
         return try await client.execute(
-            .init(path, method: .patch, headers: [.contentType: "application/json"], body: .init(string: body))
+            .init(
+                path,
+                method: .patch,
+                headers: [.contentType: "application/json", .authorization: "Bearer \(try Cluster.value("CATALOG_TOKEN"))"],
+                body: .init(string: body)
+            )
         ).status.code
     }
 }
