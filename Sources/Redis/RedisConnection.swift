@@ -283,6 +283,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var requests = CircularBuffer<Request>()
     private var flushScheduled = false
     private var timer: Scheduled<Void>?
+    /// When the timer fires.
+    private var timerDeadline = NIODeadline.distantFuture
     /// Set once the connection failed: later requests fail with it at once.
     private var failure: RedisError?
 
@@ -317,7 +319,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
                 self.context?.flush()
             }
         }
-        if timer == nil { armTimer(at: deadline) }
+        // The handshake's deadline can be later than a command's (the longer of the connect and command
+        // timeouts): a command after it moves the timer earlier.
+        if timer == nil || deadline < timerDeadline {
+            timer?.cancel()
+            armTimer(at: deadline)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -362,10 +369,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
         fail(context, RedisError(code: .connectionLost, message: "protocol error: \(message.isEmpty ? "an unexpected reply" : message)"))
     }
 
-    /// One timer per connection, for the oldest request (every request has the same timeout, so the oldest
+    /// One timer per connection, for the oldest request (every command has the same timeout, so the oldest
     /// has the earliest deadline): when it fires with that request still waiting the connection is closed.
     private func armTimer(at deadline: NIODeadline) {
         guard let context else { return }
+        timerDeadline = deadline
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.timer = nil
             guard let oldest = self.requests.first else { return }

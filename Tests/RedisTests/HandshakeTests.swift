@@ -36,15 +36,35 @@ import Testing
             await redis.shutdown()
         }
     }
+
+    @Test func aCommandRightAfterTheHandshakeKeepsItsOwnShorterTimeout() async throws {
+        try await withSilentServer(answeringAuthAfter: .zero, answeringCommands: false) { port in
+            var configuration = RedisClient.Configuration(host: "127.0.0.1", port: port, password: "secret")
+            configuration.poolSize = 1
+            configuration.commandTimeout = .milliseconds(200)
+            configuration.connectTimeout = .seconds(30)
+            let redis = try RedisClient(configuration: configuration)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+            #expect(error?.code == .timeout)
+            // The 200 ms command timeout, not the handshake's 30 s (loose for a loaded machine).
+            #expect(ContinuousClock.now - started < .seconds(10))
+            await redis.shutdown()
+        }
+    }
 }
 
 /// Runs `body` with the port of a server that answers its first read (AUTH) with +OK after `delay`, or
-/// never when `delay` is nil, and every later read with +PONG at once.
-private func withSilentServer(answeringAuthAfter delay: Duration?, _ body: (Int) async throws -> Void) async throws {
+/// never when `delay` is nil, and every later read with +PONG at once (or never, unless `answeringCommands`).
+private func withSilentServer(
+    answeringAuthAfter delay: Duration?,
+    answeringCommands: Bool = true,
+    _ body: (Int) async throws -> Void
+) async throws {
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(LateAuthHandler(delay: delay))
+                try channel.pipeline.syncOperations.addHandler(LateAuthHandler(delay: delay, answeringCommands: answeringCommands))
             }
         }
         .bind(host: "127.0.0.1", port: 0).get()
@@ -57,9 +77,13 @@ private final class LateAuthHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let delay: Duration?
+    private let answeringCommands: Bool
     private var authenticated = false
 
-    init(delay: Duration?) { self.delay = delay }
+    init(delay: Duration?, answeringCommands: Bool) {
+        self.delay = delay
+        self.answeringCommands = answeringCommands
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard authenticated else {
@@ -70,6 +94,6 @@ private final class LateAuthHandler: ChannelInboundHandler {
             }
             return
         }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "+PONG\r\n")), promise: nil)
+        if answeringCommands { context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "+PONG\r\n")), promise: nil) }
     }
 }
