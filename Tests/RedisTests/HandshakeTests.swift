@@ -7,11 +7,13 @@ import Testing
 /// the command timeout: against a local server that answers AUTH late or never. No cluster needed.
 @Suite struct HandshakeTests {
     @Test func anAuthAnsweredAfterTheCommandTimeoutButWithinTheConnectTimeoutConnects() async throws {
-        try await withSilentServer(answeringAuthAfter: .milliseconds(400)) { port in
+        // AUTH answered after 2.5 s: past the 1 s command timeout, within the 30 s connect timeout. The
+        // command timeout stays 1 s, not less, so that the PING after it is answered on a loaded machine.
+        try await withSilentServer(answeringAuthAfter: .milliseconds(2500)) { port in
             var configuration = RedisClient.Configuration(host: "127.0.0.1", port: port, password: "secret")
             configuration.poolSize = 1
-            configuration.commandTimeout = .milliseconds(100)
-            configuration.connectTimeout = .seconds(5)
+            configuration.commandTimeout = .seconds(1)
+            configuration.connectTimeout = .seconds(30)
             let redis = try RedisClient(configuration: configuration)
             #expect(try await redis.send("PING") == .status("PONG"))
             await redis.shutdown()
