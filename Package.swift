@@ -229,6 +229,7 @@ let package = Package(
             name: "Authentication",
             dependencies: [
                 "HTTPEdge",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

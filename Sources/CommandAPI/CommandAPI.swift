@@ -59,14 +59,7 @@ struct CommandAPICommand: AsyncParsableCommand {
     )
     var writeAuth: String?
 
-    @Option(name: .long, help: "JWKS file of the public keys that sign tokens (env CATALOG_AUTH_KEYS).")
-    var authKeys: String?
-
-    @Option(name: .long, help: "The issuer (iss) tokens must have (env CATALOG_AUTH_ISSUER).")
-    var authIssuer: String?
-
-    @Option(name: .long, help: "The audience (aud) tokens must name (env CATALOG_AUTH_AUDIENCE).")
-    var authAudience: String?
+    @OptionGroup var auth: AuthOptions
 
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
@@ -89,18 +82,12 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.queryTimeout = .seconds(queryTimeout)
         settings.redis = redis ?? environment["CATALOG_REDIS"]
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
-        do {
-            settings.verifier = try await AuthSettings.verifier(
-                mode: writeAuth ?? environment["CATALOG_WRITE_AUTH"] ?? "required",
-                modeFlag: "--write-auth",
-                keysPath: authKeys ?? environment["CATALOG_AUTH_KEYS"],
-                issuer: authIssuer ?? environment["CATALOG_AUTH_ISSUER"],
-                audience: authAudience ?? environment["CATALOG_AUTH_AUDIENCE"],
-                host: host
-            )
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        settings.verifier = try await auth.verifier(
+            mode: writeAuth ?? environment["CATALOG_WRITE_AUTH"] ?? "required",
+            modeFlag: "--write-auth",
+            host: host,
+            offOnLoopbackOnly: true
+        )
         let logger = Logger(label: "command-api")
         if let verifier = settings.verifier {
             logger.info(

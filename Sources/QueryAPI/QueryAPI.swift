@@ -74,14 +74,7 @@ struct QueryAPICommand: AsyncParsableCommand {
     )
     var readAuth: String?
 
-    @Option(name: .long, help: "JWKS file of the public keys that sign tokens (env CATALOG_AUTH_KEYS), with --read-auth required.")
-    var authKeys: String?
-
-    @Option(name: .long, help: "The issuer (iss) tokens must have (env CATALOG_AUTH_ISSUER).")
-    var authIssuer: String?
-
-    @Option(name: .long, help: "The audience (aud) tokens must name (env CATALOG_AUTH_AUDIENCE).")
-    var authAudience: String?
+    @OptionGroup var auth: AuthOptions
 
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
@@ -110,19 +103,12 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.healthCheckInterval = .milliseconds(healthInterval)
         settings.tokenBudget = .milliseconds(tokenBudget)
         settings.redis = redis ?? environment["CATALOG_REDIS"]
-        do {
-            settings.verifier = try await AuthSettings.verifier(
-                mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",
-                modeFlag: "--read-auth",
-                keysPath: authKeys ?? environment["CATALOG_AUTH_KEYS"],
-                issuer: authIssuer ?? environment["CATALOG_AUTH_ISSUER"],
-                audience: authAudience ?? environment["CATALOG_AUTH_AUDIENCE"],
-                host: settings.host,
-                offOnLoopbackOnly: false
-            )
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        settings.verifier = try await auth.verifier(
+            mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",
+            modeFlag: "--read-auth",
+            host: settings.host,
+            offOnLoopbackOnly: false
+        )
         let logger = Logger(label: "query-api")
         if let verifier = settings.verifier {
             logger.info(
