@@ -33,6 +33,9 @@ struct SeedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "libpq conninfo of the primary for the writer role (env CATALOG_PRIMARY).")
     var primary: String?
 
+    @Option(name: .long, help: "A file holding --primary's conninfo (env CATALOG_PRIMARY_FILE).")
+    var primaryFile: String?
+
     @Option(name: .long, help: "Albums to create.")
     var albums = 1000
 
@@ -48,7 +51,7 @@ struct SeedCommand: AsyncParsableCommand {
         guard (1...10_000_000).contains(albums), (1...400).contains(eventsPerAlbum), (1...256).contains(concurrency) else {
             throw ValidationError("--albums takes 1 to 10000000, --events-per-album 1 to 400, --concurrency 1 to 256")
         }
-        let conninfo = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PRIMARY")
+        let conninfo = try ServiceSetup.requiredSecret(primary, file: primaryFile, flag: "--primary", environment: "CATALOG_PRIMARY")
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = concurrency
         configuration.applicationName = "catalog-seed"
@@ -63,7 +66,12 @@ struct SeedCommand: AsyncParsableCommand {
                         for number in stride(from: worker, to: albums, by: concurrency) {
                             let id = AlbumID()
                             let events = Self.history(of: id, number: number, events: eventsPerAlbum)
-                            _ = try await store.append(to: id.uuid, expectedVersion: 0, events: events.map { $0.encoded() })
+                            _ = try await store.append(
+                                to: id.uuid,
+                                expectedVersion: 0,
+                                events: events.map { $0.encoded() },
+                                metadata: Self.metadata
+                            )
                         }
                     }
                 }
@@ -86,6 +94,8 @@ struct SeedCommand: AsyncParsableCommand {
     }
 
     static let artists = (0..<500).map { "Artist \($0)" }
+    /// The audit trail of seeded events: written straight into the log, past command-api and its tokens.
+    static let metadata = EventMetadata(subject: "catalog-seed", requestID: nil)
 
     /// An album's events: created, then edits decided one by one on its folded state.
     static func history(of id: AlbumID, number: Int, events count: Int) -> [AlbumEvent] {

@@ -22,6 +22,8 @@ struct CommandAPICommand: AsyncParsableCommand {
               CATALOG_COMMAND_ADDR   host:port to listen on (default 127.0.0.1:8080)
               CATALOG_PRIMARY        libpq conninfo of the primary for the writer role; may list several hosts
               CATALOG_REDIS          redis://[:password@]host:port[/db] for the cache fences (none: no fences)
+              CATALOG_PRIMARY_FILE, CATALOG_REDIS_FILE
+                                     files holding those two instead (secrets out of the environment)
               CATALOG_OUTBOX_PATH    SQLite file of the fences' outbox (default catalog-outbox.sqlite)
               CATALOG_WRITE_AUTH     required (default): every command needs a bearer token with catalog:write;
                                      off: none (a loopback address only)
@@ -40,6 +42,9 @@ struct CommandAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "libpq conninfo of the primary for the writer role (env CATALOG_PRIMARY).")
     var primary: String?
 
+    @Option(name: .long, help: "A file holding --primary's conninfo, so that its password is on no command line (env CATALOG_PRIMARY_FILE).")
+    var primaryFile: String?
+
     @Option(name: .long, help: "Connections to the primary at most.")
     var poolSize: Int = 16
 
@@ -48,6 +53,9 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "redis://[:password@]host:port[/db] where commands raise their albums' cache fences (env CATALOG_REDIS).")
     var redis: String?
+
+    @Option(name: .long, help: "A file holding --redis's URL (env CATALOG_REDIS_FILE).")
+    var redisFile: String?
 
     @Option(name: .long, help: "SQLite file of the fences' outbox (env CATALOG_OUTBOX_PATH, default catalog-outbox.sqlite).")
     var outbox: String?
@@ -70,7 +78,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         TestFaults.checkAtStartup(service: "command-api", here: FaultPoints.here, logger: Logger(label: "command-api"))
         let registry = HTTPMetrics.bootstrapRegistry()
 
-        let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PRIMARY")
+        let primary = try ServiceSetup.requiredSecret(primary, file: primaryFile, flag: "--primary", environment: "CATALOG_PRIMARY")
         let (host, port) = try ServiceSetup.parseAddress(address ?? environment["CATALOG_COMMAND_ADDR"] ?? "127.0.0.1:8080")
         guard (1...1000).contains(poolSize), (1...3600).contains(queryTimeout) else {
             throw ValidationError("--pool-size takes 1 to 1000, --query-timeout 1 to 3600")
@@ -80,7 +88,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.port = port
         settings.poolSize = poolSize
         settings.queryTimeout = .seconds(queryTimeout)
-        settings.redis = redis ?? environment["CATALOG_REDIS"]
+        settings.redis = try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_REDIS")
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
         settings.verifier = try await auth.verifier(
             mode: writeAuth ?? environment["CATALOG_WRITE_AUTH"] ?? "required",

@@ -30,11 +30,12 @@ struct CommandService: Sendable {
         on albumID: AlbumID,
         ifMatch: IfMatch?,
         idempotency: IdempotencyKey?,
+        metadata: EventMetadata,
         logger: Logger
     ) async throws -> CommandOutcome {
         let started = ContinuousClock.now
         do {
-            let outcome = try await run(command, on: albumID, ifMatch: ifMatch, idempotency: idempotency)
+            let outcome = try await run(command, on: albumID, ifMatch: ifMatch, idempotency: idempotency, metadata: metadata)
             metrics.record(command: command.name, outcome: "ok", duration: ContinuousClock.now - started)
             return outcome
         } catch {
@@ -44,10 +45,19 @@ struct CommandService: Sendable {
         }
     }
 
-    private func run(_ command: AlbumCommand, on albumID: AlbumID, ifMatch: IfMatch?, idempotency: IdempotencyKey?) async throws -> CommandOutcome {
+    private func run(
+        _ command: AlbumCommand,
+        on albumID: AlbumID,
+        ifMatch: IfMatch?,
+        idempotency: IdempotencyKey?,
+        metadata: EventMetadata
+    ) async throws -> CommandOutcome {
         if let idempotency, let earlier = try await store.command(withKey: idempotency.key) {
-            guard earlier.requestHash == idempotency.requestHash else { throw Problem.idempotencyKeyReused }
-            return Self.outcome(of: earlier.events)
+            switch earlier.refusal(of: idempotency, by: metadata.subject) {
+            case .duplicate: return Self.outcome(of: earlier.events)
+            case .idempotencyKeyOfAnotherSubject: throw Problem.idempotencyKeyOfAnotherSubject
+            default: throw Problem.idempotencyKeyReused
+            }
         }
         for attempt in 1...maximumAttempts {
             // A new album's id was just made, so its stream is empty: no need to read it (unless a retry must).
@@ -73,6 +83,7 @@ struct CommandService: Sendable {
                         to: albumID.uuid,
                         expectedVersion: stream.count,
                         events: events.map { $0.encoded() },
+                        metadata: metadata,
                         idempotency: idempotency,
                         intent: intent
                     )
@@ -82,6 +93,7 @@ struct CommandService: Sendable {
                     to: albumID.uuid,
                     expectedVersion: stream.count,
                     events: events.map { $0.encoded() },
+                    metadata: metadata,
                     idempotency: idempotency
                 )
                 if FaultPoints.killAfterCommit { FaultPoints.kill() }
@@ -97,6 +109,9 @@ struct CommandService: Sendable {
             } catch AppendError.idempotencyKeyReused {
                 try await settle(intent, committed: false)
                 throw Problem.idempotencyKeyReused
+            } catch AppendError.idempotencyKeyOfAnotherSubject {
+                try await settle(intent, committed: false)
+                throw Problem.idempotencyKeyOfAnotherSubject
             }
         }
         throw Problem.unavailable("the album is changing too fast; retry", retryAfterSeconds: 1)
@@ -112,6 +127,7 @@ struct CommandService: Sendable {
         to stream: UUID,
         expectedVersion: Int,
         events: [EncodedEvent],
+        metadata: EventMetadata,
         idempotency: IdempotencyKey?,
         intent: Outbox.Ticket?
     ) async throws -> AppendResult {
@@ -120,7 +136,13 @@ struct CommandService: Sendable {
             Task {
                 var acknowledged = false
                 do {
-                    _ = try await store.append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency) {
+                    _ = try await store.append(
+                        to: stream,
+                        expectedVersion: expectedVersion,
+                        events: events,
+                        metadata: metadata,
+                        idempotency: idempotency
+                    ) {
                         answer.resume(returning: $0)
                         acknowledged = true
                         try? await Task.sleep(for: FaultPoints.ackedCommitDelay)
@@ -131,6 +153,7 @@ struct CommandService: Sendable {
                             to: stream,
                             expectedVersion: expectedVersion,
                             events: events,
+                            metadata: metadata,
                             idempotency: idempotency
                         )
                         try? await settle(intent, committed: true)

@@ -31,6 +31,18 @@ public enum EventLogSchema {
                 GRANT SELECT, INSERT ON events TO catalog_writer;
                 GRANT SELECT ON events TO catalog_projector;
                 """
-        )
+        ),
+        SchemaMigration(
+            version: 4,
+            name: "event metadata",
+            sql: """
+                -- The audit trail: who caused each event (the token's subject) and the request that carried it.
+                -- Events already in the log came from writes without authentication: the default, which
+                -- PostgreSQL gives every existing row without rewriting the table, says so; dropping it then
+                -- makes every new event name its own.
+                ALTER TABLE events ADD COLUMN metadata jsonb NOT NULL DEFAULT '{"subject": "anonymous", "requestId": null}';
+                ALTER TABLE events ALTER COLUMN metadata DROP DEFAULT;
+                """
+        ),
     ]
 }

@@ -4,6 +4,25 @@ import Foundation
 import Logging
 import Postgres
 
+/// Who caused an event (the audit trail): the subject of the token that authorized its command, and the
+/// id of the request that carried it. Every event of one command has the same. Stored as the event's
+/// `metadata` (jsonb: `subject`, `requestId`); events from before the audit trail existed came from
+/// unauthenticated writes and carry the subject `anonymous` and no request id (migration 4).
+public struct EventMetadata: Equatable, Sendable {
+    /// The token's `sub`; `anonymous` when the command came without one (command-api's `--write-auth off`).
+    public var subject: String
+    /// The request's `Request-Id` as its response carried it (the client's own when it sent a sensible one).
+    public var requestID: String?
+
+    public init(subject: String, requestID: String?) {
+        self.subject = subject
+        self.requestID = requestID
+    }
+
+    /// The subject of a command that came without a token.
+    public static let anonymousSubject = "anonymous"
+}
+
 /// An event as the store holds it.
 public struct RecordedEvent: Equatable, Sendable {
     public var streamID: UUID
@@ -11,6 +30,7 @@ public struct RecordedEvent: Equatable, Sendable {
     public var token: ConsistencyToken
     public var event: EncodedEvent
     public var recordedAt: Date
+    public var metadata: EventMetadata
 }
 
 /// The idempotency key of a command and the fingerprint of the request that carried it.
@@ -27,9 +47,20 @@ public struct IdempotencyKey: Equatable, Sendable {
 public struct CommittedCommand: Equatable, Sendable {
     public var requestHash: String
     public var events: [RecordedEvent]
+    /// Who sent it.
+    public var subject: String { events[0].metadata.subject }
     public var streamID: UUID { events[0].streamID }
     public var version: Int { events[events.count - 1].version }
     public var token: ConsistencyToken { events[events.count - 1].token }
+}
+
+extension CommittedCommand {
+    /// Why a command with `idempotency`'s key, sent by `subject`, is not appended again: a retry of this
+    /// one (same subject, same request), a different request reusing the key, or another subject's key.
+    public func refusal(of idempotency: IdempotencyKey, by subject: String) -> AppendError {
+        guard self.subject == subject else { return .idempotencyKeyOfAnotherSubject }
+        return requestHash == idempotency.requestHash ? .duplicate(self) : .idempotencyKeyReused
+    }
 }
 
 public enum AppendError: Error, Sendable {
@@ -39,6 +70,9 @@ public enum AppendError: Error, Sendable {
     case duplicate(CommittedCommand)
     /// The key was used before by a different request.
     case idempotencyKeyReused
+    /// The key was used before by another subject: never a retry, whatever the request, and its result is
+    /// not theirs to see.
+    case idempotencyKeyOfAnotherSubject
 }
 
 public struct AppendResult: Equatable, Sendable {
@@ -97,11 +131,19 @@ public struct EventStore: Sendable {
         to stream: UUID,
         expectedVersion: Int,
         events: [EncodedEvent],
+        metadata: EventMetadata,
         idempotency: IdempotencyKey? = nil
     ) async throws -> AppendResult {
         try await Self.mappingErrors {
             try await client.withConnection {
-                try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: $0)
+                try await append(
+                    to: stream,
+                    expectedVersion: expectedVersion,
+                    events: events,
+                    metadata: metadata,
+                    idempotency: idempotency,
+                    in: $0
+                )
             }
         }
     }
@@ -114,12 +156,20 @@ public struct EventStore: Sendable {
         to stream: UUID,
         expectedVersion: Int,
         events: [EncodedEvent],
+        metadata: EventMetadata,
         idempotency: IdempotencyKey?,
         beforeCommit: (AppendResult) async throws -> Void
     ) async throws -> AppendResult {
         try await Self.mappingErrors {
             try await client.withTransaction { session in
-                let result = try await append(to: stream, expectedVersion: expectedVersion, events: events, idempotency: idempotency, in: session)
+                let result = try await append(
+                    to: stream,
+                    expectedVersion: expectedVersion,
+                    events: events,
+                    metadata: metadata,
+                    idempotency: idempotency,
+                    in: session
+                )
                 try await beforeCommit(result)
                 return result
             }
@@ -131,6 +181,7 @@ public struct EventStore: Sendable {
         to stream: UUID,
         expectedVersion: Int,
         events: [EncodedEvent],
+        metadata: EventMetadata,
         idempotency: IdempotencyKey?,
         in session: PostgresSession
     ) async throws -> AppendResult {
@@ -141,9 +192,10 @@ public struct EventStore: Sendable {
                 try await session.query(
                     """
                     WITH head AS (SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = \(stream))
-                    INSERT INTO events (stream_id, version, type, schema_version, data, idempotency_key, request_hash)
+                    INSERT INTO events (stream_id, version, type, schema_version, data, idempotency_key, request_hash, metadata)
                     SELECT \(stream), head.version + e.n, e.type, e.schema_version, e.data::jsonb,
-                           CASE WHEN e.n = 1 THEN \(idempotency?.key) END, CASE WHEN e.n = 1 THEN \(idempotency?.requestHash) END
+                           CASE WHEN e.n = 1 THEN \(idempotency?.key) END, CASE WHEN e.n = 1 THEN \(idempotency?.requestHash) END,
+                           jsonb_build_object('subject', \(metadata.subject)::text, 'requestId', \(metadata.requestID)::text)
                     FROM head, unnest(\(events.map(\.type))::text[], \(events.map(\.schemaVersion))::int[],
                                       \(events.map { String(decoding: $0.data, as: UTF8.self) })::text[])
                                WITH ORDINALITY AS e(type, schema_version, data, n)
@@ -164,7 +216,7 @@ public struct EventStore: Sendable {
             guard error.sqlState == PostgresError.uniqueViolation else { throw error }
             guard error.constraint == "events_idempotency_key", let idempotency else { throw AppendError.versionConflict }
             guard let earlier = try await command(withKey: idempotency.key, in: session) else { throw error }
-            throw earlier.requestHash == idempotency.requestHash ? AppendError.duplicate(earlier) : AppendError.idempotencyKeyReused
+            throw earlier.refusal(of: idempotency, by: metadata.subject)
         }
         guard rows.count == events.count else { throw AppendError.versionConflict }
         let recorded = try rows.map { row in
@@ -174,7 +226,8 @@ public struct EventStore: Sendable {
                 version: version,
                 token: try token(row, transaction: 1, position: 2),
                 event: events[version - expectedVersion - 1],
-                recordedAt: try row.decode(Date.self, at: 3)
+                recordedAt: try row.decode(Date.self, at: 3),
+                metadata: metadata
             )
         }.sorted { $0.version < $1.version }
         return AppendResult(events: recorded)
@@ -185,7 +238,8 @@ public struct EventStore: Sendable {
         try await Self.mappingErrors {
             try await client.query(
                 """
-                SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
+                SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at,
+                       metadata->>'subject', metadata->>'requestId'
                 FROM events WHERE stream_id = \(stream) ORDER BY version
                 """
             ).map(Self.recordedEvent)
@@ -209,14 +263,14 @@ public struct EventStore: Sendable {
         let rows = try await session.query(
             """
             SELECT e.stream_id, e.version, e.txid::text, e.position, e.type, e.schema_version, e.data::text, e.recorded_at,
-                   k.request_hash
+                   e.metadata->>'subject', e.metadata->>'requestId', k.request_hash
             FROM events k JOIN events e ON e.stream_id = k.stream_id AND e.txid = k.txid
             WHERE k.idempotency_key = \(key)
             ORDER BY e.version
             """
         )
         guard let first = rows.first else { return nil }
-        return CommittedCommand(requestHash: try first.decode(String?.self, at: 8) ?? "", events: try rows.map(Self.recordedEvent))
+        return CommittedCommand(requestHash: try first.decode(String?.self, at: 10) ?? "", events: try rows.map(Self.recordedEvent))
     }
 
     /// Up to `limit` events after `token`, in commit-safe order: only transactions below the oldest one
@@ -235,7 +289,8 @@ public struct EventStore: Sendable {
         let end = end ?? ConsistencyToken(transaction: UInt64(Int64.max), position: Int64.max)
         return try await session.query(
             """
-            SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at
+            SELECT stream_id, version, txid::text, position, type, schema_version, data::text, recorded_at,
+                       metadata->>'subject', metadata->>'requestId'
             FROM events
             WHERE (txid, position) > (\(String(token.transaction))::xid8, \(Int(token.position)))
               AND (txid, position) <= (\(String(end.transaction))::xid8, \(Int(end.position)))
@@ -335,7 +390,11 @@ public struct EventStore: Sendable {
                 schemaVersion: try row.decode(Int.self, at: 5),
                 data: Data(try row.decode(String.self, at: 6).utf8)
             ),
-            recordedAt: try row.decode(Date.self, at: 7)
+            recordedAt: try row.decode(Date.self, at: 7),
+            metadata: EventMetadata(
+                subject: try row.decode(String?.self, at: 8) ?? EventMetadata.anonymousSubject,
+                requestID: try row.decode(String?.self, at: 9)
+            )
         )
     }
 

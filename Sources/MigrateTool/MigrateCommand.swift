@@ -17,6 +17,7 @@ struct MigrateCommand: AsyncParsableCommand {
         discussion: """
             Environment:
               CATALOG_MIGRATOR_PRIMARY   libpq conninfo of the primary for the schema owner (used when --database is not given)
+              CATALOG_MIGRATOR_PRIMARY_FILE  a file holding it instead
 
             Exit codes: 0 applied or nothing to do, 2 usage, 3 cannot reach the database.
             """
@@ -30,10 +31,13 @@ struct MigrateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "libpq conninfo of the primary for the schema owner (default: $CATALOG_MIGRATOR_PRIMARY).")
     var database: String?
 
+    @Option(name: .long, help: "A file holding --database's conninfo (env CATALOG_MIGRATOR_PRIMARY_FILE).")
+    var databaseFile: String?
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "catalog-migrate")
-        let conninfo = try ServiceSetup.required(database, flag: "--database", environment: "CATALOG_MIGRATOR_PRIMARY")
+        let conninfo = try ServiceSetup.requiredSecret(database, file: databaseFile, flag: "--database", environment: "CATALOG_MIGRATOR_PRIMARY")
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = 1
         configuration.queryTimeout = .seconds(120)

@@ -16,10 +16,13 @@ public struct SchemaMigration: Sendable {
 extension PostgresClient {
     /// Applies every pending migration in one transaction, under a transaction-level advisory lock, so two
     /// processes migrating at once apply each migration exactly once (the second waits, then finds nothing
-    /// to do). Returns the versions it applied. Run it as the schema owner.
+    /// to do). Returns the versions it applied. Run it as the schema owner. The migrations may come from
+    /// several modules (the event log's, the read model's) in any order: they run in order of version,
+    /// which must be unique.
     @discardableResult
     public func migrate(_ migrations: [SchemaMigration], logger: Logger = Logger(label: "migrations")) async throws -> [Int] {
-        precondition(zip(migrations, migrations.dropFirst()).allSatisfy { $0.version < $1.version }, "migrations out of order")
+        let migrations = migrations.sorted { $0.version < $1.version }
+        precondition(zip(migrations, migrations.dropFirst()).allSatisfy { $0.version < $1.version }, "two migrations have one version")
         return try await withTransaction { tx in
             try await tx.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))")
             try await tx.query(

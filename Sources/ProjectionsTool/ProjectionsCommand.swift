@@ -17,6 +17,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
         discussion: """
             Environment:
               CATALOG_PROJECTOR_PRIMARY   libpq conninfo of the primary for the projector role (when --primary is not given)
+              CATALOG_PROJECTOR_PRIMARY_FILE  a file holding it instead
               LOG_LEVEL                   trace, debug, info (default), notice, warning, error, critical
 
             Projections: \(CatalogProjections.all.map(\.name).joined(separator: ", "))
@@ -36,6 +37,9 @@ struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: "libpq conninfo of the primary for the projector role (env CATALOG_PROJECTOR_PRIMARY).")
     var primary: String?
 
+    @Option(name: .long, help: "A file holding --primary's conninfo (env CATALOG_PROJECTOR_PRIMARY_FILE).")
+    var primaryFile: String?
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -45,7 +49,7 @@ struct DatabaseOptions: ParsableArguments {
 
     /// A client of the primary, checked to be reachable (exit 3 when it is not).
     func connect(poolSize: Int, queryTimeout: Duration = .seconds(60), logger: Logger) async throws -> PostgresClient {
-        let conninfo = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_PROJECTOR_PRIMARY")
+        let conninfo = try ServiceSetup.requiredSecret(primary, file: primaryFile, flag: "--primary", environment: "CATALOG_PROJECTOR_PRIMARY")
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = poolSize
         configuration.queryTimeout = queryTimeout

@@ -741,6 +741,8 @@ enum OpenAPIDocument {
              "version",
              "type",
              "recordedAt",
+             "subject",
+             "requestId",
              "data"
             ],
             "properties": {
@@ -763,6 +765,17 @@ enum OpenAPIDocument {
              "recordedAt": {
               "type": "string",
               "format": "date-time"
+             },
+             "subject": {
+              "type": "string",
+              "description": "who caused the event: the subject (sub) of the token its command came with; anonymous for a command without one (command-api's --write-auth off, or any event from before the audit trail)"
+             },
+             "requestId": {
+              "type": [
+               "string",
+               "null"
+              ],
+              "description": "the Request-Id of the request that carried its command (the client's own when it sent one); null for events from before the audit trail"
              },
              "data": {
               "type": "object",

@@ -22,6 +22,8 @@ struct QueryAPICommand: AsyncParsableCommand {
             Environment (used when the flag is not given):
               CATALOG_REPLICAS        comma-separated name=conninfo entries of the replicas, reader role
               CATALOG_QUERY_PRIMARY   conninfo of the primary, reader role (fallback)
+              CATALOG_REPLICAS_FILE, CATALOG_QUERY_PRIMARY_FILE, CATALOG_REDIS_FILE
+                                      files holding those instead (secrets out of the environment)
               CATALOG_REDIS           redis://[:password@]host:port[/db] of the hot views (none: no cache)
               CATALOG_QUERY_ADDR      host:port to listen on (default 127.0.0.1:8081)
               CATALOG_READ_AUTH       off (default: a public catalog) or required: album reads need a bearer token
@@ -41,11 +43,20 @@ struct QueryAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "Replicas as comma-separated name=conninfo entries (env CATALOG_REPLICAS).")
     var replicas: String?
 
+    @Option(name: .long, help: "A file holding --replicas (env CATALOG_REPLICAS_FILE).")
+    var replicasFile: String?
+
     @Option(name: .long, help: "conninfo of the primary for the reader role (env CATALOG_QUERY_PRIMARY).")
     var primary: String?
 
+    @Option(name: .long, help: "A file holding --primary's conninfo (env CATALOG_QUERY_PRIMARY_FILE).")
+    var primaryFile: String?
+
     @Option(name: .long, help: "redis://[:password@]host:port[/db] of the hot views (env CATALOG_REDIS; none: no cache).")
     var redis: String?
+
+    @Option(name: .long, help: "A file holding --redis's URL (env CATALOG_REDIS_FILE).")
+    var redisFile: String?
 
     @Option(name: .long, help: "Connections per node at most.")
     var poolSize = 16
@@ -85,8 +96,10 @@ struct QueryAPICommand: AsyncParsableCommand {
         TestFaults.checkAtStartup(service: "query-api", here: FaultPoints.here, logger: Logger(label: "query-api"))
         let registry = HTTPMetrics.bootstrapRegistry()
 
-        let primary = try ServiceSetup.required(primary, flag: "--primary", environment: "CATALOG_QUERY_PRIMARY")
-        let replicaList = try Self.parseReplicas(replicas ?? environment["CATALOG_REPLICAS"] ?? "")
+        let primary = try ServiceSetup.requiredSecret(primary, file: primaryFile, flag: "--primary", environment: "CATALOG_QUERY_PRIMARY")
+        let replicaList = try Self.parseReplicas(
+            try ServiceSetup.secret(replicas, file: replicasFile, flag: "--replicas", environment: "CATALOG_REPLICAS") ?? ""
+        )
         guard (1...1000).contains(poolSize), (1...1000).contains(primaryLimit), (10...60_000).contains(healthInterval),
             (0...60_000).contains(tokenBudget), maxLagSeconds > 0, maxLagBytes > 0
         else {
@@ -102,7 +115,7 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.policy.primaryConcurrencyLimit = primaryLimit
         settings.healthCheckInterval = .milliseconds(healthInterval)
         settings.tokenBudget = .milliseconds(tokenBudget)
-        settings.redis = redis ?? environment["CATALOG_REDIS"]
+        settings.redis = try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_REDIS")
         settings.verifier = try await auth.verifier(
             mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",
             modeFlag: "--read-auth",

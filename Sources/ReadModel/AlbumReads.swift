@@ -120,6 +120,10 @@ public struct AlbumReads: Sendable {
         public var stored: EncodedEvent
         /// RFC 3339 in UTC with microseconds, as PostgreSQL formatted it.
         public var recordedAt: String
+        /// Who caused it: the subject of the token its command came with (`anonymous` without one).
+        public var subject: String
+        /// The id of the request that carried its command; nil for events from before the audit trail.
+        public var requestID: String?
     }
 
     /// A page of an album's history: whether the album exists as of the snapshot's checkpoint, and up to
@@ -148,7 +152,9 @@ public struct AlbumReads: Sendable {
                             schemaVersion: try row.decode(Int.self, at: 5),
                             data: Data(try row.decode(String.self, at: 6).utf8)
                         ),
-                        recordedAt: try row.decode(String.self, at: 7)
+                        recordedAt: try row.decode(String.self, at: 7),
+                        subject: try row.decode(String?.self, at: 8) ?? "anonymous",
+                        requestID: try row.decode(String?.self, at: 9)
                     )
                 )
             }

@@ -2,8 +2,9 @@ import Postgres
 
 /// The read model's schema on the primary (replication carries it to the replicas): the `read_model`
 /// schema the projector owns, projection checkpoints and dead letters, and the album history view the
-/// reader sees of the event log. Its migrations follow the event log's (`EventLogSchema`) in one
-/// sequence of versions: version 3's view reads the `events` table of version 1.
+/// reader sees of the event log. Its migrations and the event log's (`EventLogSchema`) share one
+/// sequence of versions: version 3's view reads the `events` table of version 1, version 5's the
+/// metadata of version 4.
 public enum ReadModelSchema {
     public static let migrations: [SchemaMigration] = [
         SchemaMigration(
@@ -61,6 +62,17 @@ public enum ReadModelSchema {
                     SELECT stream_id AS album_id, version, type, schema_version, data, recorded_at, txid, position FROM events;
                 REVOKE ALL ON read_model.album_history FROM PUBLIC;
                 GRANT SELECT ON read_model.album_history TO catalog_reader;
+                """
+        ),
+        SchemaMigration(
+            version: 5,
+            name: "album history with its audit trail",
+            sql: """
+                -- Who caused each event and the request that carried it (the event log's migration 4).
+                CREATE OR REPLACE VIEW read_model.album_history AS
+                    SELECT stream_id AS album_id, version, type, schema_version, data, recorded_at, txid, position,
+                           metadata->>'subject' AS subject, metadata->>'requestId' AS request_id
+                    FROM events;
                 """
         ),
     ]

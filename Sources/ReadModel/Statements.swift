@@ -89,11 +89,11 @@ enum Statements {
                    EXISTS (SELECT 1 FROM read_model.album_history f
                            WHERE f.album_id = \(id) AND f.version = 1 AND (f.txid, f.position) <= (c.txid, c.position)),
                    h.version, h.type, h.schema_version, h.data::text,
-                   to_char(h.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                   to_char(h.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), h.subject, h.request_id
             FROM (SELECT 1) one
             LEFT JOIN read_model.projection_checkpoints c ON c.projection = 'albums'
             LEFT JOIN LATERAL (
-                SELECT h.version, h.type, h.schema_version, h.data, h.recorded_at
+                SELECT h.version, h.type, h.schema_version, h.data, h.recorded_at, h.subject, h.request_id
                 FROM read_model.album_history h
                 WHERE h.album_id = \(id) AND h.version > \(after) AND (h.txid, h.position) <= (c.txid, c.position)
                 ORDER BY h.version LIMIT \(limit)

@@ -102,9 +102,11 @@ public final class BackgroundProcess: Sendable {
     public let pid: pid_t
     public let logPath: String
 
-    /// Starts `path`; the environment is the test process's plus `environment`.
-    public init(_ path: String, arguments: [String], environment: [String: String] = [:], logPath: String) throws {
-        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+    /// Starts `path`; the environment is the test process's plus `environment`, or with `inherit` false
+    /// `environment` alone.
+    public init(_ path: String, arguments: [String], environment: [String: String] = [:], inherit: Bool = true, logPath: String) throws {
+        let base = inherit ? ProcessInfo.processInfo.environment : [:]
+        let variables = base.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
         self.logPath = logPath
         pid = try ChildProcess.spawn(path, arguments: arguments, environment: variables) { actions in
             posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)

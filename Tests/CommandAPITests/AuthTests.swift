@@ -1,5 +1,6 @@
 import Authentication
 import ClusterHarness
+import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -110,6 +111,46 @@ import Testing
             #expect(old.status == .unauthorized)
             let new = try await client.send(.post, "/albums", json: kindOfBlue, headers: [.authorization: "Bearer \(rotated.token(kid: "new"))"])
             #expect(new.status == .created, "\(new.text)")
+        }
+    }
+
+    /// The audit trail: each command's events carry the subject of its token and its request's id, and a
+    /// command's Idempotency-Key is its subject's alone: another subject's retry is refused, not replayed.
+    @Test func everyEventSaysWhoCausedItAndAKeyBelongsToItsSubject() async throws {
+        let issuer = TestIssuer(ed25519: ["k1"])
+        let ada = ["Authorization": "Bearer \(issuer.token(subject: "user:ada"))"]
+        let eve = ["Authorization": "Bearer \(issuer.token(subject: "user:eve"))"]
+        @Sendable func headers(_ fields: [String: String]) -> HTTPFields {
+            var headers = HTTPFields()
+            for (name, value) in fields { headers[HTTPField.Name(name)!] = value }
+            return headers
+        }
+        try await withCommandAPI(verifier: try await Self.verifier(issuer)) { client in
+            let key = "audit-\(UUID())"
+            let created = try await client.send(
+                .post,
+                "/albums",
+                json: kindOfBlue,
+                headers: headers(ada.merging(["Request-Id": "ada-create-1", "Idempotency-Key": key]) { $1 })
+            )
+            #expect(created.status == .created, "\(created.text)")
+            let id = try #require(created.id.flatMap(UUID.init(uuidString:)))
+            let changed = try await client.send(.patch, "/albums/\(id)", json: #"{"title":"Kind of Blue (2)"}"#, headers: headers(eve))
+            #expect(changed.status == .ok, "\(changed.text)")
+            let generatedID = try #require(changed.headers[HTTPField.Name("Request-Id")!])
+
+            // The same request with the same key: ada's retry is answered as the first time; eve's is refused.
+            let retry = try await client.send(.post, "/albums", json: kindOfBlue, headers: headers(ada.merging(["Idempotency-Key": key]) { $1 }))
+            #expect(retry.status == .created && retry.id == created.id, "\(retry.status) \(retry.text)")
+            let stolen = try await client.send(.post, "/albums", json: kindOfBlue, headers: headers(eve.merging(["Idempotency-Key": key]) { $1 }))
+            #expect(stolen.status == .unprocessableContent, "\(stolen.text)")
+            #expect(stolen.text.contains("another client") && !stolen.text.contains(id.uuidString.lowercased()), "\(stolen.text)")
+
+            let events = try await recordedEvents(id.uuidString)
+            let byAda = EventMetadata(subject: "user:ada", requestID: "ada-create-1")
+            #expect(events.first?.event.type == "AlbumCreated" && events.last?.event.type == "AlbumDetailsChanged")
+            #expect(events.dropLast().allSatisfy { $0.metadata == byAda }, "\(events.map(\.metadata))")
+            #expect(events.last?.metadata == EventMetadata(subject: "user:eve", requestID: generatedID))
         }
     }
 }

@@ -32,7 +32,8 @@ import Testing
         _ = try await store.append(
             to: album,
             expectedVersion: 0,
-            events: [AlbumEvent.created(.init(title: "T", artist: "A", releaseYear: nil, songs: [])).encoded()]
+            events: [AlbumEvent.created(.init(title: "T", artist: "A", releaseYear: nil, songs: [])).encoded()],
+            metadata: .test
         )
         let gate = Gate()
 
@@ -46,6 +47,7 @@ import Testing
                         to: album,
                         expectedVersion: 1,
                         events: [AlbumEvent.detailsChanged(.init(title: "held", artist: "A", releaseYear: nil)).encoded()],
+                        metadata: .test,
                         idempotency: nil,
                         in: tx
                     )

@@ -96,6 +96,11 @@ func songIDs(_ albumID: String) async throws -> [String] {
     return Album.fold(id: id, events: events)?.songs.map(\.id.description) ?? []
 }
 
+func recordedEvents(_ albumID: String) async throws -> [RecordedEvent] {
+    let client = try PostgresClient(configuration: .init(connectionString: try Cluster.value("CATALOG_PRIMARY")))
+    return try await EventStore(client: client).readStream(UUID(uuidString: albumID)!)
+}
+
 func streamVersions(_ albumID: String) async throws -> [Int] {
     let client = try PostgresClient(configuration: .init(connectionString: try Cluster.value("CATALOG_PRIMARY")))
     return try await EventStore(client: client).readStream(UUID(uuidString: albumID)!).map(\.version)

@@ -54,9 +54,9 @@ import Testing
     @Test func appendsSeveralEventsInOneTransactionAndReadsThemBack() async throws {
         let store = try await writerStore()
         let stream = UUID()
-        let first = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        let first = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         #expect(first.version == 1)
-        let second = try await store.append(to: stream, expectedVersion: 1, events: [renamed("A"), renamed("B")])
+        let second = try await store.append(to: stream, expectedVersion: 1, events: [renamed("A"), renamed("B")], metadata: .test)
         #expect(second.events.map(\.version) == [2, 3])
         #expect(second.events[0].token.transaction == second.events[1].token.transaction)
         #expect(second.token > first.token)
@@ -72,10 +72,10 @@ import Testing
     @Test func aStaleExpectedVersionIsAConflictAndAppendsNothing() async throws {
         let store = try await writerStore()
         let stream = UUID()
-        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         for stale in [0, 2, 5] {
             let error = await #expect(throws: AppendError.self) {
-                try await store.append(to: stream, expectedVersion: stale, events: [renamed("x")])
+                try await store.append(to: stream, expectedVersion: stale, events: [renamed("x")], metadata: .test)
             }
             #expect(error?.isVersionConflict == true, "expected version \(stale): \(String(describing: error))")
         }
@@ -85,12 +85,12 @@ import Testing
     @Test func sixteenWritersAtTheSameExpectedVersionOneWins() async throws {
         let store = try await writerStore(poolSize: 16)
         let stream = UUID()
-        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
             for writer in 0..<16 {
                 group.addTask {
                     do {
-                        _ = try await store.append(to: stream, expectedVersion: 1, events: [renamed("writer \(writer)")])
+                        _ = try await store.append(to: stream, expectedVersion: 1, events: [renamed("writer \(writer)")], metadata: .test)
                         return true
                     } catch AppendError.versionConflict {
                         return false
@@ -108,7 +108,7 @@ import Testing
     @Test func writersThatRetryOnConflictLeaveNoGapAndNoDuplicate() async throws {
         let store = try await writerStore(poolSize: 16)
         let stream = UUID()
-        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<16 {
                 group.addTask {
@@ -116,7 +116,12 @@ import Testing
                         while true {
                             let head = try await store.readStream(stream).count
                             do {
-                                _ = try await store.append(to: stream, expectedVersion: head, events: [renamed("\(writer)/\(attempt)")])
+                                _ = try await store.append(
+                                    to: stream,
+                                    expectedVersion: head,
+                                    events: [renamed("\(writer)/\(attempt)")],
+                                    metadata: .test
+                                )
                                 break
                             } catch AppendError.versionConflict {
                                 continue
@@ -137,9 +142,9 @@ import Testing
         let store = try await writerStore()
         let key = IdempotencyKey(key: "retry-\(UUID())", requestHash: RequestFingerprint.of("body".utf8))
         let stream = UUID()
-        let first = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent(), renamed("x")], idempotency: key)
+        let first = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent(), renamed("x")], metadata: .test, idempotency: key)
         do {
-            _ = try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: key)
+            _ = try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], metadata: .test, idempotency: key)
             Issue.record("the retry appended")
         } catch AppendError.duplicate(let earlier) {
             #expect(earlier.streamID == stream)
@@ -155,9 +160,21 @@ import Testing
     @Test func theSameKeyWithAnotherBodyIsRefused() async throws {
         let store = try await writerStore()
         let key = "reuse-\(UUID())"
-        _ = try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: .init(key: key, requestHash: "a"))
+        _ = try await store.append(
+            to: UUID(),
+            expectedVersion: 0,
+            events: [sampleEvent()],
+            metadata: .test,
+            idempotency: .init(key: key, requestHash: "a")
+        )
         let error = await #expect(throws: AppendError.self) {
-            try await store.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], idempotency: .init(key: key, requestHash: "b"))
+            try await store.append(
+                to: UUID(),
+                expectedVersion: 0,
+                events: [sampleEvent()],
+                metadata: .test,
+                idempotency: .init(key: key, requestHash: "b")
+            )
         }
         #expect(error?.isIdempotencyKeyReused == true, "\(String(describing: error))")
         #expect(try await store.command(withKey: "never-used-\(UUID())") == nil)
@@ -171,7 +188,8 @@ import Testing
             for stream in streams {
                 group.addTask {
                     do {
-                        return try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], idempotency: key).events[0].streamID
+                        return try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], metadata: .test, idempotency: key)
+                            .events[0].streamID
                     } catch AppendError.duplicate(let earlier) {
                         return earlier.streamID
                     }

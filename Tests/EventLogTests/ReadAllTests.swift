@@ -54,7 +54,7 @@ private final class Tailer: Sendable {
             group.addTask { try await tailer.run(from: start) }
             group.addTask {
                 // Transaction A takes its id first and commits last.
-                _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], idempotency: nil) { _ in
+                _ = try await writer.append(to: held, expectedVersion: 0, events: [sampleEvent("held")], metadata: .test, idempotency: nil) { _ in
                     heldInserted.raise()
                     let deadline = ContinuousClock.now + .seconds(60)
                     while !release.isRaised && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
@@ -62,8 +62,8 @@ private final class Tailer: Sendable {
             }
             let inserted = ContinuousClock.now + .seconds(30)
             while !heldInserted.isRaised && ContinuousClock.now < inserted { try await Task.sleep(for: .milliseconds(5)) }
-            _ = try await writer.append(to: early, expectedVersion: 0, events: [sampleEvent("B")])
-            _ = try await writer.append(to: late, expectedVersion: 0, events: [sampleEvent("C")])
+            _ = try await writer.append(to: early, expectedVersion: 0, events: [sampleEvent("B")], metadata: .test)
+            _ = try await writer.append(to: late, expectedVersion: 0, events: [sampleEvent("C")], metadata: .test)
             try await tailer.waitForPolls(3)
             // B and C are committed, but A (older) is not: a commit-safe reader must not have moved past A.
             #expect(tailer.tokens(of: [held, early, late]).isEmpty)
@@ -99,6 +99,7 @@ private final class Tailer: Sendable {
                                 to: stream,
                                 expectedVersion: 0,
                                 events: [sampleEvent(), renamed("x")],
+                                metadata: .test,
                                 idempotency: nil
                             ) { _ in try? await Task.sleep(for: .milliseconds(Int.random(in: 0...20))) }
                             appended.mutate { $0 += result.events.map(\.token) }
@@ -133,7 +134,7 @@ private final class Tailer: Sendable {
     @Test func theIdleProbeNeverScansTheLog() async throws {
         let writer = try await writerStore()
         let before = try await (try await projectorStore()).head()
-        _ = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()])
+        _ = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         let client = try client("CATALOG_PROJECTOR_PRIMARY", poolSize: 1)
         let store = EventStore(client: client)
         let scans = try await client.withTransaction { session in
@@ -158,7 +159,7 @@ private final class Tailer: Sendable {
 
     @Test func headIsTheLastCommitSafeToken() async throws {
         let writer = try await writerStore()
-        let result = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()])
+        let result = try await writer.append(to: UUID(), expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         let head = try await (try await projectorStore()).head()
         #expect(head >= result.token)
     }

@@ -34,7 +34,7 @@ import Testing
     @Test func theWriterCanAppendAndRead() async throws {
         let store = try await writerStore()
         let stream = UUID()
-        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()])
+        _ = try await store.append(to: stream, expectedVersion: 0, events: [sampleEvent()], metadata: .test)
         #expect(try await store.readStream(stream).count == 1)
     }
 

@@ -58,6 +58,7 @@ struct ProjectorTests {
                                 to: late.uuid,
                                 expectedVersion: 0,
                                 events: [AlbumEvent.created(AlbumCreated(title: "Late", artist: "A", releaseYear: nil, songs: [])).encoded()],
+                                metadata: .test,
                                 idempotency: nil,
                                 in: tx
                             )
@@ -96,7 +97,8 @@ struct ProjectorTests {
             _ = try await catalog.store.append(
                 to: poisoned.uuid,
                 expectedVersion: 0,
-                events: [EncodedEvent(type: "AlbumCreated", schemaVersion: 2, data: Data(#"{"bogus":true}"#.utf8))]
+                events: [EncodedEvent(type: "AlbumCreated", schemaVersion: 2, data: Data(#"{"bogus":true}"#.utf8))],
+                metadata: .test
             )
             try await catalog.create(after)
             try await catalog.withRunner {
@@ -149,7 +151,8 @@ struct ProjectorTests {
                         schemaVersion: 1,
                         data: Data(#"{"title":"Blue Train","artist":"John Coltrane","year":1957}"#.utf8)
                     )
-                ]
+                ],
+                metadata: .test
             )
             try await catalog.execute(on: id) { _ in .addSong(AddSong(title: "Moment's Notice", durationSeconds: 546)) }
             try await catalog.withRunner { try await catalog.waitUntilCaughtUp() }

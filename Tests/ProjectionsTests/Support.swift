@@ -133,7 +133,7 @@ final class TestCatalog: Sendable {
             }
             if decided.isEmpty { return true }
             do {
-                _ = try await store.append(to: id.uuid, expectedVersion: album?.version ?? 0, events: decided.map { $0.encoded() })
+                _ = try await store.append(to: id.uuid, expectedVersion: album?.version ?? 0, events: decided.map { $0.encoded() }, metadata: .test)
                 return true
             } catch AppendError.versionConflict {
                 continue

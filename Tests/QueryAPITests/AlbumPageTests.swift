@@ -68,8 +68,13 @@ struct AlbumPageTests {
                     last = token
                 }
                 let (archived, _) = try await catalog.create("Blue Archive", artist: "Miles Davis")
-                last = try await catalog.store.append(to: archived.uuid, expectedVersion: 1, events: [AlbumEvent.archived(AlbumArchived()).encoded()])
-                    .token
+                last = try await catalog.store.append(
+                    to: archived.uuid,
+                    expectedVersion: 1,
+                    events: [AlbumEvent.archived(AlbumArchived()).encoded()],
+                    metadata: .test
+                )
+                .token
                 let headers: HTTPFields = [.consistencyToken: last.description]
 
                 let all = try await client.get("/albums", headers: headers)
@@ -202,15 +207,23 @@ struct AlbumPageTests {
                             schemaVersion: 1,
                             data: Data(#"{"title":"Blue Train","artist":"John Coltrane","year":1957}"#.utf8)
                         )
-                    ]
+                    ],
+                    // Anyone's text, shown as JSON strings: a quote, a backslash, a control character.
+                    metadata: EventMetadata(subject: "user:\"ada\" \\ \u{1}", requestID: "req-1")
                 )
                 var token = ConsistencyToken.origin
                 for (version, title) in ["Moment's Notice", "Locomotion", "I'm Old Fashioned"].enumerated() {
                     let added = AlbumEvent.songAdded(SongAdded(songId: SongID(), title: title, durationSeconds: 400, position: version))
-                    token = try await catalog.store.append(to: id.uuid, expectedVersion: version + 1, events: [added.encoded()]).token
+                    token = try await catalog.store.append(to: id.uuid, expectedVersion: version + 1, events: [added.encoded()], metadata: .test)
+                        .token
                 }
-                token = try await catalog.store.append(to: id.uuid, expectedVersion: 4, events: [AlbumEvent.archived(AlbumArchived()).encoded()])
-                    .token
+                token = try await catalog.store.append(
+                    to: id.uuid,
+                    expectedVersion: 4,
+                    events: [AlbumEvent.archived(AlbumArchived()).encoded()],
+                    metadata: .test
+                )
+                .token
                 let headers: HTTPFields = [.consistencyToken: token.description]
 
                 let whole = try await client.get("/albums/\(id)/history", headers: headers)
@@ -225,6 +238,9 @@ struct AlbumPageTests {
                 #expect(created["year"] == nil)
                 #expect((events[1]["data"] as? [String: Any])?["title"] as? String == "Moment's Notice")
                 #expect(whole.json["nextCursor"] is NSNull)
+                #expect(events.first?["subject"] as? String == "user:\"ada\" \\ \u{1}", "\(whole.text)")
+                #expect(events.first?["requestId"] as? String == "req-1")
+                #expect(events.dropFirst().allSatisfy { $0["subject"] as? String == "test" && $0["requestId"] is NSNull }, "\(whole.text)")
 
                 var versions: [Int] = []
                 var cursor: String?

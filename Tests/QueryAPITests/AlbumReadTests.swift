@@ -202,7 +202,7 @@ final class ReadCatalog: Sendable {
             releaseYear: 1959,
             songs: songs.map { Song(id: SongID(), title: $0.0, durationSeconds: $0.1) }
         )
-        let result = try await store.append(to: id.uuid, expectedVersion: 0, events: [AlbumEvent.created(created).encoded()])
+        let result = try await store.append(to: id.uuid, expectedVersion: 0, events: [AlbumEvent.created(created).encoded()], metadata: .test)
         return (id, result.token)
     }
 }
@@ -306,7 +306,7 @@ struct AlbumReadTests {
                 var version = 1
                 for cycle in 0..<200 {
                     let changed = AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Cycle \(cycle)", artist: "Miles Davis", releaseYear: 1959))
-                    let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()])
+                    let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()], metadata: .test)
                     version = result.version
                     let reply = try await client.get("/albums/\(id)", headers: [.consistencyToken: result.token.description])
                     #expect(reply.status == .ok, "\(reply.text)")
@@ -339,7 +339,8 @@ struct AlbumReadTests {
                 let archived = try await catalog.store.append(
                     to: id.uuid,
                     expectedVersion: 1,
-                    events: [AlbumEvent.archived(AlbumArchived()).encoded()]
+                    events: [AlbumEvent.archived(AlbumArchived()).encoded()],
+                    metadata: .test
                 )
                 let gone = try await client.get("/albums/\(id)", headers: [.consistencyToken: archived.token.description])
                 #expect(gone.status == .gone, "\(gone.text)")

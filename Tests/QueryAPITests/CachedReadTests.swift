@@ -39,7 +39,7 @@ struct CachedReadTests {
                 var version = 1
                 for cycle in 0..<50 {
                     let changed = AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Cached \(cycle)", artist: "Miles Davis", releaseYear: 1959))
-                    let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()])
+                    let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()], metadata: .test)
                     version = result.version
                     let reply = try await client.get("/albums/\(id)", headers: [.consistencyToken: result.token.description])
                     #expect(reply.json["version"] as? Int == version, "stale in cycle \(cycle): \(reply.header("Served-By") ?? "?")")
@@ -72,7 +72,8 @@ struct CachedReadTests {
                 let archived = try await catalog.store.append(
                     to: id.uuid,
                     expectedVersion: 1,
-                    events: [AlbumEvent.archived(AlbumArchived()).encoded()]
+                    events: [AlbumEvent.archived(AlbumArchived()).encoded()],
+                    metadata: .test
                 )
                 #expect(try await client.get("/albums/\(id)", headers: [.consistencyToken: archived.token.description]).status == .gone)
                 let gone = try await client.get("/albums/\(id)")

@@ -45,7 +45,7 @@ struct QueryShutdownTests {
                     // token: it had its chance to cut the read off before the event arrives.
                     #expect(try await eventually { (try? await Self.answers(port: port)) == false }, "the listener never closed")
                     let changed = AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Answered", artist: "Miles Davis", releaseYear: nil))
-                    _ = try await catalog.store.append(to: id.uuid, expectedVersion: 1, events: [changed.encoded()])
+                    _ = try await catalog.store.append(to: id.uuid, expectedVersion: 1, events: [changed.encoded()], metadata: .test)
                     let response = try await answer
                     #expect(response.status == .ok)
                     let body = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body ?? ByteBuffer()).utf8)) as? [String: Any]

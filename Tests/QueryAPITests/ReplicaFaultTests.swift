@@ -209,7 +209,7 @@ struct ReplicaFaultTests {
         var stale = 0
         for cycle in 0..<1000 {
             let changed = AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Cycle \(cycle)", artist: "Miles Davis", releaseYear: 1959))
-            let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()])
+            let result = try await catalog.store.append(to: id.uuid, expectedVersion: version, events: [changed.encoded()], metadata: .test)
             version = result.version
             let reply = try await client.get("/albums/\(id)", headers: [.consistencyToken: result.token.description])
             #expect(reply.status == .ok, "cycle \(cycle): \(reply.text)")

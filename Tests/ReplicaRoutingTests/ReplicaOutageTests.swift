@@ -64,7 +64,8 @@ struct ReplicaOutageTests {
                     _ = try await store.append(
                         to: UUID(),
                         expectedVersion: 0,
-                        events: [AlbumEvent.created(AlbumCreated(title: "Lag", artist: "A", releaseYear: nil, songs: [])).encoded()]
+                        events: [AlbumEvent.created(AlbumCreated(title: "Lag", artist: "A", releaseYear: nil, songs: [])).encoded()],
+                        metadata: .test
                     )
                 }
                 await router.checkAll()

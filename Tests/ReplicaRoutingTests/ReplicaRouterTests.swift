@@ -35,7 +35,8 @@ struct ReplicaRouterTests {
         _ = try await store.append(
             to: UUID(),
             expectedVersion: 0,
-            events: [AlbumEvent.created(AlbumCreated(title: "Routed", artist: "A", releaseYear: nil, songs: [])).encoded()]
+            events: [AlbumEvent.created(AlbumCreated(title: "Routed", artist: "A", releaseYear: nil, songs: [])).encoded()],
+            metadata: .test
         )
         let runner = ProjectionRunner(projection: AlbumsProjection(), client: projector, logger: Logger(label: "test"))
         try await projector.withConnection { session in

@@ -138,7 +138,8 @@ extension HTTPField.Name {
             _ = try await store.append(
                 to: album,
                 expectedVersion: 0,
-                events: [AlbumEvent.created(AlbumCreated(title: "Kind of Blue", artist: "Miles Davis", releaseYear: 1959, songs: [])).encoded()]
+                events: [AlbumEvent.created(AlbumCreated(title: "Kind of Blue", artist: "Miles Davis", releaseYear: 1959, songs: [])).encoded()],
+                metadata: .test
             )
             let projected = try await within(.seconds(30)) {
                 // The read tables appear when the projector has started: until then the query fails.
@@ -190,7 +191,8 @@ extension HTTPField.Name {
                 let renamed = try await store.append(
                     to: album,
                     expectedVersion: 1,
-                    events: [AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Renamed", artist: "Miles Davis", releaseYear: 1959)).encoded()]
+                    events: [AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Renamed", artist: "Miles Davis", releaseYear: 1959)).encoded()],
+                    metadata: .test
                 )
                 let read = try await request(port: port, .get, path, headers: [.consistencyToken: renamed.token.description])
                 if fault != nil {
@@ -222,7 +224,8 @@ extension HTTPField.Name {
             var last = try await store.append(
                 to: album,
                 expectedVersion: 0,
-                events: [AlbumEvent.created(AlbumCreated(title: "Title 0", artist: "Miles Davis", releaseYear: 1959, songs: [])).encoded()]
+                events: [AlbumEvent.created(AlbumCreated(title: "Title 0", artist: "Miles Davis", releaseYear: 1959, songs: [])).encoded()],
+                metadata: .test
             )
             // Renames until one lands at a position that is a multiple of 10 past the first ten: that one
             // (and any earlier at such a position) is skipped; the run goes on after it.
@@ -234,7 +237,8 @@ extension HTTPField.Name {
                     expectedVersion: version - 1,
                     events: [
                         AlbumEvent.detailsChanged(AlbumDetailsChanged(title: "Title \(version)", artist: "Miles Davis", releaseYear: 1959)).encoded()
-                    ]
+                    ],
+                    metadata: .test
                 )
                 if last.token.position % 10 == 0 { skipped.append(version) }
             }

@@ -12,4 +12,10 @@ extension Problem {
         "Idempotency key reused",
         detail: "this Idempotency-Key was used for a different request"
     )
+    /// The key of another subject's command: refused whatever the request, and without its outcome.
+    static let idempotencyKeyOfAnotherSubject = Problem(
+        .unprocessableContent,
+        "Idempotency key reused",
+        detail: "this Idempotency-Key was used by another client; choose a new key"
+    )
 }

@@ -1,3 +1,4 @@
+import Authentication
 import CatalogCore
 import Domain
 import EventLog
@@ -7,7 +8,7 @@ import Hummingbird
 import NIOCore
 
 /// The write endpoints of CONTRACT.md.
-struct CommandRoutes<Context: RequestContext> {
+struct CommandRoutes<Context: IdentifiedRequestContext> {
     let service: CommandService
     /// Request bodies above this are refused with 413.
     static var maximumBodyBytes: Int { 256 * 1024 }
@@ -17,7 +18,14 @@ struct CommandRoutes<Context: RequestContext> {
             let json = try await Self.jsonBody(request, context: context)
             let command = AlbumCommand.create(try CommandRequests.create(json))
             let key = try Self.idempotencyKey(request, canonical: json.canonical)
-            let outcome = try await service.handle(command, on: AlbumID(), ifMatch: nil, idempotency: key, logger: context.logger)
+            let outcome = try await service.handle(
+                command,
+                on: AlbumID(),
+                ifMatch: nil,
+                idempotency: key,
+                metadata: Self.metadata(context),
+                logger: context.logger
+            )
             return Self.respond(outcome, status: .created, location: "/albums/\(outcome.albumID)")
         }
         router.patch("/albums/:id") { request, context in
@@ -35,6 +43,7 @@ struct CommandRoutes<Context: RequestContext> {
                 on: albumID,
                 ifMatch: try Self.ifMatch(request),
                 idempotency: try Self.idempotencyKey(request, canonical: json.canonical),
+                metadata: Self.metadata(context),
                 logger: context.logger
             )
             let location = outcome.songID.map { "/albums/\(albumID)/songs/\($0)" }
@@ -60,12 +69,19 @@ struct CommandRoutes<Context: RequestContext> {
             on: try Self.albumID(context),
             ifMatch: try Self.ifMatch(request),
             idempotency: try Self.idempotencyKey(request, canonical: canonical),
+            metadata: Self.metadata(context),
             logger: context.logger
         )
         return Self.respond(outcome, status: .ok, location: nil)
     }
 
     // MARK: - reading requests
+
+    /// The audit trail of the command's events: who sent it (the verified token's subject, `anonymous`
+    /// where writes need no token) and the request's id (`Request-Id`, set by the edge middleware).
+    static func metadata(_ context: Context) -> EventMetadata {
+        EventMetadata(subject: context.identity?.subject ?? EventMetadata.anonymousSubject, requestID: context.id)
+    }
 
     /// The body as JSON: 415 unless it says it is JSON, 413 past the limit, 400 when it does not parse.
     static func jsonBody(_ request: Request, context: Context) async throws -> JSONValue {

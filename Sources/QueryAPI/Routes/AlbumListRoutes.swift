@@ -84,7 +84,29 @@ extension AlbumReads.HistoryEvent {
         if AlbumEvent.schemaVersions[stored.type] != stored.schemaVersion, let event = try? AlbumEvent(decoding: stored) {
             data = event.encoded().data
         }
-        // The type is one of the event store's names and recordedAt is formatted by PostgreSQL: no escaping needed.
-        return #"{"version":\#(version),"type":"\#(stored.type)","recordedAt":"\#(recordedAt)","data":\#(String(decoding: data, as: UTF8.self))}"#
+        // The type is one of the event store's names and recordedAt is formatted by PostgreSQL: no escaping
+        // needed. The subject (a token's) and the request id (perhaps a client's) are anyone's text.
+        let requestID = requestID.map(Self.quoted) ?? "null"
+        return
+            #"{"version":\#(version),"type":"\#(stored.type)","recordedAt":"\#(recordedAt)","subject":\#(Self.quoted(subject)),"requestId":\#(requestID),"data":\#(String(decoding: data, as: UTF8.self))}"#
+    }
+
+    /// `text` as a JSON string (RFC 8259): quotes, backslashes and control characters escaped.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
