@@ -28,6 +28,10 @@ struct CommandAPISettings: Sendable {
     var relay = OutboxRelay.Configuration()
     /// Checks every command's bearer token for `catalog:write`; nil: commands need none (`--write-auth off`).
     var verifier: TokenVerifier?
+    /// Slow clients' limits (`--read-timeout`, `--idle-timeout`).
+    var timeouts = ConnectionTimeouts()
+    /// Whether /metrics is served (`--metrics on|off`).
+    var metricsOpen = true
 }
 
 /// The one builder of the service, used by `command-api` and by the tests.
@@ -74,12 +78,13 @@ func buildApplication(
         services += [redis, relay]
     }
     CommandRoutes(service: CommandService(store: store, metrics: metrics, outbox: outbox)).add(to: commands)
-    OperationalRoutes(store: store, outbox: outbox, metrics: metrics).add(to: router)
+    OperationalRoutes(store: store, outbox: outbox, metrics: metrics, metricsOpen: settings.metricsOpen).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
     }
     return Application(
         router: router,
+        server: .http1(timeouts: settings.timeouts),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "command-api"),
         services: services,
         logger: logger

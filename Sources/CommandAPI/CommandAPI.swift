@@ -30,6 +30,9 @@ struct CommandAPICommand: AsyncParsableCommand {
               CATALOG_AUTH_KEYS      JWKS file of the public keys (Ed25519 or P-256, each with a kid) that sign tokens
               CATALOG_AUTH_ISSUER    the iss every token must have
               CATALOG_AUTH_AUDIENCE  the aud every token must name
+              CATALOG_HTTP_READ_TIMEOUT, CATALOG_HTTP_IDLE_TIMEOUT
+                                     seconds a request may take to arrive (default 10), a connection may idle (60)
+              CATALOG_METRICS        on (default) or off: whether GET /metrics is served
               LOG_LEVEL              trace, debug, info, notice, warning, error or critical (default info)
               CATALOG_TEST_FAULT     tests only: fault points that break a guarantee on purpose; refused to start
                                      unless CATALOG_ALLOW_TEST_FAULTS=1 (README: Test fault points)
@@ -69,6 +72,8 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     @OptionGroup var auth: AuthOptions
 
+    @OptionGroup var server: ServerOptions
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -90,6 +95,8 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.queryTimeout = .seconds(queryTimeout)
         settings.redis = try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_REDIS")
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
+        settings.timeouts = try server.timeouts()
+        settings.metricsOpen = try server.metricsOpen()
         settings.verifier = try await auth.verifier(
             mode: writeAuth ?? environment["CATALOG_WRITE_AUTH"] ?? "required",
             modeFlag: "--write-auth",

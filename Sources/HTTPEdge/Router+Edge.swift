@@ -27,11 +27,17 @@ extension Response {
 
 extension Router {
     /// `GET /health/live` and `GET /metrics` (Prometheus text); `beforeScrape` refreshes gauges first.
-    public func addLivenessAndMetrics(registry: PrometheusCollectorRegistry, beforeScrape: @escaping @Sendable () -> Void = {}) {
+    /// With `metrics` false, /metrics is closed: 404, and nothing of the registry is shown.
+    public func addLivenessAndMetrics(
+        registry: PrometheusCollectorRegistry,
+        metrics: Bool = true,
+        beforeScrape: @escaping @Sendable () -> Void = {}
+    ) {
         get("/health/live") { _, _ in
             Response.json(.ok, #"{"status":"up"}"#)
         }
         get("/metrics") { _, _ in
+            guard metrics else { throw Problem(.notFound, "Not found", detail: "this service does not serve metrics (--metrics off)") }
             beforeScrape()
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)

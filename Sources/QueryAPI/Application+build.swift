@@ -31,6 +31,10 @@ struct QueryAPISettings: Sendable {
     var cache = ViewCache.Configuration()
     /// Checks every album read's bearer token for `catalog:read`; nil: reads need none (`--read-auth off`).
     var verifier: TokenVerifier?
+    /// Slow clients' limits (`--read-timeout`, `--idle-timeout`).
+    var timeouts = ConnectionTimeouts()
+    /// Whether /metrics is served (`--metrics on|off`).
+    var metricsOpen = true
 }
 
 /// The one builder of the service, used by `query-api` and by the tests.
@@ -80,7 +84,7 @@ func buildApplication(
     let albums = router.group()
     if let verifier = settings.verifier { albums.add(middleware: BearerAuthMiddleware(verifier: verifier, scope: Scopes.read)) }
     AlbumRoutes(reads: AlbumReads(replicas: replicaRouter, tokenBudget: settings.tokenBudget), cache: cache).add(to: albums)
-    QueryOperationalRoutes(replicas: replicaRouter, cache: cache, metrics: metrics).add(to: router)
+    QueryOperationalRoutes(replicas: replicaRouter, cache: cache, metrics: metrics, metricsOpen: settings.metricsOpen).add(to: router)
     for (path, methods) in routeTable {
         router.refuseOtherMethods(RouterPath(path), allowed: methods)
     }
@@ -88,6 +92,7 @@ func buildApplication(
     let services: [any Service] = (redisClient.map { [$0] } ?? []) + [primary] + replicas.map(\.client) + [replicaRouter]
     return Application(
         router: router,
+        server: .http1(timeouts: settings.timeouts),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "query-api"),
         services: services,
         logger: logger

@@ -31,6 +31,9 @@ struct QueryAPICommand: AsyncParsableCommand {
               CATALOG_AUTH_KEYS       JWKS file of the public keys (Ed25519 or P-256, each with a kid) that sign tokens
               CATALOG_AUTH_ISSUER     the iss every token must have
               CATALOG_AUTH_AUDIENCE   the aud every token must name
+              CATALOG_HTTP_READ_TIMEOUT, CATALOG_HTTP_IDLE_TIMEOUT
+                                      seconds a request may take to arrive (default 10), a connection may idle (60)
+              CATALOG_METRICS         on (default) or off: whether GET /metrics is served
               LOG_LEVEL               trace, debug, info (default), notice, warning, error, critical
               CATALOG_TEST_FAULT      tests only: fault points that break a guarantee on purpose; refused to start
                                       unless CATALOG_ALLOW_TEST_FAULTS=1 (README: Test fault points)
@@ -87,6 +90,8 @@ struct QueryAPICommand: AsyncParsableCommand {
 
     @OptionGroup var auth: AuthOptions
 
+    @OptionGroup var server: ServerOptions
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -115,6 +120,8 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.policy.primaryConcurrencyLimit = primaryLimit
         settings.healthCheckInterval = .milliseconds(healthInterval)
         settings.tokenBudget = .milliseconds(tokenBudget)
+        settings.timeouts = try server.timeouts()
+        settings.metricsOpen = try server.metricsOpen()
         settings.redis = try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_REDIS")
         settings.verifier = try await auth.verifier(
             mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",

@@ -114,6 +114,21 @@ import Testing
         }
     }
 
+    /// `--metrics off` closes /metrics (404, nothing of the registry); health and the document stay open.
+    @Test func metricsCanBeClosed() async throws {
+        try await withCommandAPI(verifier: try await Self.verifier(TestIssuer(ed25519: ["k1"])), metricsOpen: false) { client in
+            let metrics = try await client.send(.get, "/metrics")
+            #expect(metrics.status == .notFound, "\(metrics.text)")
+            #expect(!metrics.text.contains("catalog_postgres_pool"), "\(metrics.text)")
+            #expect(try await client.send(.get, "/health/live").status == .ok)
+            #expect(try await client.send(.get, "/openapi.json").status == .ok)
+        }
+        try await withCommandAPI(verifier: try await Self.verifier(TestIssuer(ed25519: ["k1"]))) { client in
+            let metrics = try await client.send(.get, "/metrics")
+            #expect(metrics.status == .ok && metrics.text.contains("catalog_postgres_pool_connections"), "\(metrics.text)")
+        }
+    }
+
     /// The audit trail: each command's events carry the subject of its token and its request's id, and a
     /// command's Idempotency-Key is its subject's alone: another subject's retry is refused, not replayed.
     @Test func everyEventSaysWhoCausedItAndAKeyBelongsToItsSubject() async throws {

@@ -54,6 +54,7 @@ func withCommandAPI<Value: Sendable>(
     cache: ViewCache.Configuration = .init(),
     outboxPath: String? = nil,
     verifier: TokenVerifier? = nil,
+    metricsOpen: Bool = true,
     _ body: @Sendable (any TestClientProtocol) async throws -> Value
 ) async throws -> Value {
     try await migrate()
@@ -64,6 +65,7 @@ func withCommandAPI<Value: Sendable>(
     settings.redis = redis
     settings.cache = cache
     settings.verifier = verifier
+    settings.metricsOpen = metricsOpen
     settings.outboxPath = outboxPath ?? FileManager.default.temporaryDirectory.appendingPathComponent("outbox-\(UUID())/outbox.sqlite").path
     let app = try buildApplication(settings, logger: Logger(label: "command-api-test"))
     return try await app.test(.router, body)

@@ -11,9 +11,11 @@ struct OperationalRoutes<Context: RequestContext> {
     let store: EventStore
     let outbox: Outbox?
     let metrics: CommandMetrics
+    /// Whether /metrics is served (`--metrics`).
+    let metricsOpen: Bool
 
     func add(to router: Router<Context>) {
-        router.addLivenessAndMetrics(registry: metrics.registry) {
+        router.addLivenessAndMetrics(registry: metrics.registry, metrics: metricsOpen) {
             let pool = store.connectionUse
             metrics.http.recordPool(leased: pool.leased, idle: pool.idle, waiting: pool.waiting)
         }

@@ -9,9 +9,11 @@ struct QueryOperationalRoutes<Context: RequestContext> {
     let replicas: ReplicaRouter
     let cache: ViewCache?
     let metrics: HTTPMetrics
+    /// Whether /metrics is served (`--metrics`).
+    let metricsOpen: Bool
 
     func add(to routes: Router<Context>) {
-        routes.addLivenessAndMetrics(registry: metrics.registry)
+        routes.addLivenessAndMetrics(registry: metrics.registry, metrics: metricsOpen)
         routes.get("/openapi.json") { _, _ in Response.json(.ok, OpenAPIDocument.json) }
         routes.get("/health/ready") { _, _ in
             // Ready when some node can answer: a usable replica, or the primary as a fallback.
