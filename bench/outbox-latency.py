@@ -88,6 +88,9 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     command_url, redis_url, count, albums = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+    # "env": the URL (a password in it) from CATALOG_REDIS, so that it is on no command line.
+    if redis_url == "env":
+        redis_url = os.environ["CATALOG_REDIS"]
     target = urllib.parse.urlsplit(command_url)
     conn = http_connection(target)
     redis = Resp(redis_url)

@@ -21,8 +21,9 @@ struct CommandAPICommand: AsyncParsableCommand {
             Environment (used when the flag is not given):
               CATALOG_COMMAND_ADDR   host:port to listen on (default 127.0.0.1:8080)
               CATALOG_PRIMARY        libpq conninfo of the primary for the writer role; may list several hosts
-              CATALOG_REDIS          redis://[:password@]host:port[/db] for the cache fences (none: no fences)
-              CATALOG_PRIMARY_FILE, CATALOG_REDIS_FILE
+              CATALOG_COMMAND_REDIS  redis://[user:password@]host:port[/db] for the cache fences, as command-api's
+                                     Redis user (else CATALOG_REDIS; neither: no fences)
+              CATALOG_PRIMARY_FILE, CATALOG_COMMAND_REDIS_FILE, CATALOG_REDIS_FILE
                                      files holding those two instead (secrets out of the environment)
               CATALOG_OUTBOX_PATH    SQLite file of the fences' outbox (default catalog-outbox.sqlite)
               CATALOG_WRITE_AUTH     required (default): every command needs a bearer token with catalog:write;
@@ -54,10 +55,14 @@ struct CommandAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a statement may take before it is cancelled and the command answered 503.")
     var queryTimeout: Int = 5
 
-    @Option(name: .long, help: "redis://[:password@]host:port[/db] where commands raise their albums' cache fences (env CATALOG_REDIS).")
+    @Option(
+        name: .long,
+        help:
+            "redis://[user:password@]host:port[/db] where commands raise their albums' cache fences (env CATALOG_COMMAND_REDIS, else CATALOG_REDIS)."
+    )
     var redis: String?
 
-    @Option(name: .long, help: "A file holding --redis's URL (env CATALOG_REDIS_FILE).")
+    @Option(name: .long, help: "A file holding --redis's URL (env CATALOG_COMMAND_REDIS_FILE, else CATALOG_REDIS_FILE).")
     var redisFile: String?
 
     @Option(name: .long, help: "SQLite file of the fences' outbox (env CATALOG_OUTBOX_PATH, default catalog-outbox.sqlite).")
@@ -93,7 +98,10 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.port = port
         settings.poolSize = poolSize
         settings.queryTimeout = .seconds(queryTimeout)
-        settings.redis = try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_REDIS")
+        // Its own Redis user first (least privilege: the fence script only), else the shared URL.
+        settings.redis =
+            try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_COMMAND_REDIS")
+            ?? ServiceSetup.secret(nil, file: nil, flag: "--redis", environment: "CATALOG_REDIS")
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
         settings.timeouts = try server.timeouts()
         settings.metricsOpen = try server.metricsOpen()

@@ -22,9 +22,10 @@ struct QueryAPICommand: AsyncParsableCommand {
             Environment (used when the flag is not given):
               CATALOG_REPLICAS        comma-separated name=conninfo entries of the replicas, reader role
               CATALOG_QUERY_PRIMARY   conninfo of the primary, reader role (fallback)
-              CATALOG_REPLICAS_FILE, CATALOG_QUERY_PRIMARY_FILE, CATALOG_REDIS_FILE
+              CATALOG_REPLICAS_FILE, CATALOG_QUERY_PRIMARY_FILE, CATALOG_QUERY_REDIS_FILE, CATALOG_REDIS_FILE
                                       files holding those instead (secrets out of the environment)
-              CATALOG_REDIS           redis://[:password@]host:port[/db] of the hot views (none: no cache)
+              CATALOG_QUERY_REDIS     redis://[user:password@]host:port[/db] of the hot views, as query-api's Redis
+                                      user (else CATALOG_REDIS; neither: no cache)
               CATALOG_QUERY_ADDR      host:port to listen on (default 127.0.0.1:8081)
               CATALOG_READ_AUTH       off (default: a public catalog) or required: album reads need a bearer token
                                       with catalog:read
@@ -55,10 +56,13 @@ struct QueryAPICommand: AsyncParsableCommand {
     @Option(name: .long, help: "A file holding --primary's conninfo (env CATALOG_QUERY_PRIMARY_FILE).")
     var primaryFile: String?
 
-    @Option(name: .long, help: "redis://[:password@]host:port[/db] of the hot views (env CATALOG_REDIS; none: no cache).")
+    @Option(
+        name: .long,
+        help: "redis://[user:password@]host:port[/db] of the hot views (env CATALOG_QUERY_REDIS, else CATALOG_REDIS; none: no cache)."
+    )
     var redis: String?
 
-    @Option(name: .long, help: "A file holding --redis's URL (env CATALOG_REDIS_FILE).")
+    @Option(name: .long, help: "A file holding --redis's URL (env CATALOG_QUERY_REDIS_FILE, else CATALOG_REDIS_FILE).")
     var redisFile: String?
 
     @Option(name: .long, help: "Connections per node at most.")
@@ -122,7 +126,10 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.tokenBudget = .milliseconds(tokenBudget)
         settings.timeouts = try server.timeouts()
         settings.metricsOpen = try server.metricsOpen()
-        settings.redis = try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_REDIS")
+        // Its own Redis user first (least privilege: views and the fill script only), else the shared URL.
+        settings.redis =
+            try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_QUERY_REDIS")
+            ?? ServiceSetup.secret(nil, file: nil, flag: "--redis", environment: "CATALOG_REDIS")
         settings.verifier = try await auth.verifier(
             mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",
             modeFlag: "--read-auth",

@@ -69,10 +69,14 @@ import Testing
         let values = Cluster.parseExports(env.output)
         for name in [
             "CATALOG_PRIMARY", "CATALOG_PROJECTOR_PRIMARY", "CATALOG_REPLICAS", "CATALOG_QUERY_PRIMARY", "CATALOG_REDIS",
-            "CATALOG_OUTBOX_PATH", "CATALOG_COMMAND_ADDR", "CATALOG_QUERY_ADDR",
+            "CATALOG_COMMAND_REDIS", "CATALOG_QUERY_REDIS", "CATALOG_OUTBOX_PATH", "CATALOG_COMMAND_ADDR", "CATALOG_QUERY_ADDR",
         ] {
             #expect(values[name]?.isEmpty == false, "\(name) missing")
         }
+        // Each Redis URL names its ACL user: the operator's, and one for each service.
+        #expect(values["CATALOG_REDIS"]?.hasPrefix("redis://admin:") == true)
+        #expect(values["CATALOG_COMMAND_REDIS"]?.hasPrefix("redis://command-api:") == true)
+        #expect(values["CATALOG_QUERY_REDIS"]?.hasPrefix("redis://query-api:") == true)
         #expect(values["CATALOG_PRIMARY"]?.contains("target_session_attrs=read-write") == true)
         #expect(values["CATALOG_REPLICAS"]?.hasPrefix("replica1=") == true)
     }

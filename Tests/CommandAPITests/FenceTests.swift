@@ -79,7 +79,7 @@ import Testing
             environment: [
                 "CATALOG_TEST_FAULT": "kill-after-commit", "CATALOG_ALLOW_TEST_FAULTS": "1", "CATALOG_OUTBOX_PATH": outbox,
                 "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
-                "CATALOG_REDIS": redis,
+                "CATALOG_REDIS": redis, "CATALOG_COMMAND_REDIS": redis,
                 "CATALOG_AUTH_KEYS": try Cluster.value("CATALOG_AUTH_KEYS"), "CATALOG_AUTH_ISSUER": try Cluster.value("CATALOG_AUTH_ISSUER"),
                 "CATALOG_AUTH_AUDIENCE": try Cluster.value("CATALOG_AUTH_AUDIENCE"),
             ],

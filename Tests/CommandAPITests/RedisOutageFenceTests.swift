@@ -42,6 +42,7 @@ import Testing
                 arguments: [],
                 environment: [
                     "CATALOG_QUERY_PRIMARY": try cluster.value("CATALOG_QUERY_PRIMARY"), "CATALOG_REPLICAS": "", "CATALOG_REDIS": redisURL,
+                    "CATALOG_QUERY_REDIS": redisURL,
                     "CATALOG_QUERY_ADDR": "127.0.0.1:\(queryPort)",
                 ],
                 logPath: logs + "-query-api.log"

@@ -112,7 +112,7 @@ struct ReplicaFaultTests {
             try Cluster.executable("command-api"),
             arguments: [],
             environment: [
-                "CATALOG_PRIMARY": try cluster.value("CATALOG_PRIMARY"), "CATALOG_REDIS": catalog.redis,
+                "CATALOG_PRIMARY": try cluster.value("CATALOG_PRIMARY"), "CATALOG_REDIS": catalog.redis, "CATALOG_COMMAND_REDIS": catalog.redis,
                 "CATALOG_OUTBOX_PATH": directory + "/outbox.sqlite", "CATALOG_COMMAND_ADDR": "127.0.0.1:\(port)",
                 "CATALOG_AUTH_KEYS": try cluster.value("CATALOG_AUTH_KEYS"), "CATALOG_AUTH_ISSUER": try cluster.value("CATALOG_AUTH_ISSUER"),
                 "CATALOG_AUTH_AUDIENCE": try cluster.value("CATALOG_AUTH_AUDIENCE"),

@@ -7,7 +7,10 @@ import Testing
 /// environment, and shows up in no log line, error, /metrics or health answer.
 @Suite(Cluster.needed) struct SecretFileTests {
     /// The settings that carry a password, as `infra/cluster env` exports them.
-    static let secretVariables = ["CATALOG_PRIMARY", "CATALOG_QUERY_PRIMARY", "CATALOG_REPLICAS", "CATALOG_REDIS", "CATALOG_PROJECTOR_PRIMARY"]
+    static let secretVariables = [
+        "CATALOG_PRIMARY", "CATALOG_QUERY_PRIMARY", "CATALOG_REPLICAS", "CATALOG_REDIS", "CATALOG_COMMAND_REDIS", "CATALOG_QUERY_REDIS",
+        "CATALOG_PROJECTOR_PRIMARY",
+    ]
 
     /// The cluster's environment with every secret moved into a file of its own (0600), named by `_FILE`.
     static func environmentWithSecretFiles() throws -> (environment: [String: String], passwords: [String], directory: URL) {
