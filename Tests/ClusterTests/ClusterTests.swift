@@ -59,8 +59,18 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: secrets.path)
         #expect(files.count >= 7)
         for file in files {
-            let attributes = try FileManager.default.attributesOfItem(atPath: secrets.appendingPathComponent(file).path)
-            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
+            let path = secrets.appendingPathComponent(file).path
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            if attributes[.type] as? FileAttributeType == .typeDirectory {
+                // The private keys of the TLS certificates: a closed directory of 0600 files.
+                #expect((attributes[.posixPermissions] as? Int) == 0o700, "\(file)")
+                for key in try FileManager.default.contentsOfDirectory(atPath: path) {
+                    let keyAttributes = try FileManager.default.attributesOfItem(atPath: path + "/" + key)
+                    #expect((keyAttributes[.posixPermissions] as? Int) == 0o600, "\(file)/\(key)")
+                }
+            } else {
+                #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
+            }
         }
     }
 
