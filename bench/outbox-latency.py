@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 import urllib.parse
@@ -36,6 +37,11 @@ class Resp:
         parts = urllib.parse.urlsplit(url)
         self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=5)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if parts.scheme == "rediss":
+            # TLS, verified against the URL's ssl_ca_certs (else the system's roots) and the host's name.
+            query = urllib.parse.parse_qs(parts.query)
+            context = ssl.create_default_context(cafile=query.get("ssl_ca_certs", [None])[0])
+            self.sock = context.wrap_socket(self.sock, server_hostname=parts.hostname)
         self.file = self.sock.makefile("rb")
         if parts.password:
             args = ["AUTH", urllib.parse.unquote(parts.password)]

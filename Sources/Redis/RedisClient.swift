@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -28,12 +29,33 @@ public final class RedisClient: Sendable, Service {
             throw RedisError(code: .invalidConfiguration, message: "poolSize must be at least 1")
         }
         self.configuration = configuration
+        // One TLS context for every connection: the CA, certificate and key are read once, here.
+        let tls = try configuration.tls.map { settings throws(RedisError) in try Self.tlsContext(settings) }
         self.connections = (0..<count).map { index in
-            RedisConnection(configuration: configuration, eventLoop: loops[index % loops.count], logger: logger)
+            RedisConnection(configuration: configuration, tls: tls, eventLoop: loops[index % loops.count], logger: logger)
         }
         var byLoop: [ObjectIdentifier: [Int]] = [:]
         for index in 0..<count { byLoop[ObjectIdentifier(loops[index % loops.count]), default: []].append(index) }
         self.byLoop = byLoop
+    }
+
+    /// A client context that verifies the server fully (chain and name), TLS 1.2 at least.
+    static func tlsContext(_ settings: Configuration.TLS) throws(RedisError) -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        do {
+            if let ca = settings.caFile {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            }
+            if let certificate = settings.certificateFile, let key = settings.keyFile {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw RedisError(code: .invalidConfiguration, message: "cannot load the TLS files (ssl_ca_certs, ssl_certfile, ssl_keyfile): \(error)")
+        }
     }
 
     public func run() async throws {

@@ -2,6 +2,7 @@ import CHiredis
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// One Redis connection shared by every task that uses it: a NIO channel on one event loop. Commands from many tasks are written in the order they arrive and their replies, which Redis
@@ -25,12 +26,15 @@ public final class RedisConnection: Sendable {
     }
 
     private let configuration: RedisClient.Configuration
+    /// TLS, when the URL was `rediss://`: every connection starts with a handshake that verifies the server.
+    private let tls: NIOSSLContext?
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let state = Mutex<State>(.idle)
 
-    init(configuration: RedisClient.Configuration, eventLoop: any EventLoop, logger: Logger) {
+    init(configuration: RedisClient.Configuration, tls: NIOSSLContext?, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
+        self.tls = tls
         self.eventLoop = eventLoop
         self.logger = logger
     }
@@ -187,12 +191,22 @@ public final class RedisConnection: Sendable {
     private func connect() async throws(RedisError) -> Connected {
         let address = "\(configuration.host):\(configuration.port)"
         let timeout = configuration.commandTimeout
+        let (tls, host) = (self.tls, configuration.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // The name checked against the certificate: the URL's host name (also sent as SNI); for an
+                        // IP address none, and NIOSSL checks the certificate's IP addresses against the
+                        // connected address instead (an IP address may not be sent as SNI).
+                        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host)
+                        )
+                    }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(commandTimeout: timeout))
                 }
             }
@@ -222,7 +236,8 @@ public final class RedisConnection: Sendable {
                 do {
                     reply = try await exchange([auth], on: connected, deadline: deadline)[0]
                 } catch {
-                    throw RedisError(code: .connectionFailed, message: "AUTH failed: \(error.code)")
+                    // With the cause (a TLS handshake's failure, say); never the password.
+                    throw RedisError(code: .connectionFailed, message: "AUTH failed: \(error.code): \(error.message)")
                 }
                 if case .error(let message) = reply {
                     // Redis's reply (WRONGPASS ..., ERR invalid password) never echoes the password.

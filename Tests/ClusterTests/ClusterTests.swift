@@ -84,9 +84,11 @@ import Testing
             #expect(values[name]?.isEmpty == false, "\(name) missing")
         }
         // Each Redis URL names its ACL user: the operator's, and one for each service.
-        #expect(values["CATALOG_REDIS"]?.hasPrefix("redis://admin:") == true)
-        #expect(values["CATALOG_COMMAND_REDIS"]?.hasPrefix("redis://command-api:") == true)
-        #expect(values["CATALOG_QUERY_REDIS"]?.hasPrefix("redis://query-api:") == true)
+        // TLS (rediss://), verified against the cluster's CA.
+        #expect(values["CATALOG_REDIS"]?.hasPrefix("rediss://admin:") == true)
+        #expect(values["CATALOG_COMMAND_REDIS"]?.hasPrefix("rediss://command-api:") == true)
+        #expect(values["CATALOG_QUERY_REDIS"]?.hasPrefix("rediss://query-api:") == true)
+        #expect(values["CATALOG_REDIS"]?.contains("?ssl_ca_certs=") == true)
         #expect(values["CATALOG_PRIMARY"]?.contains("target_session_attrs=read-write") == true)
         #expect(values["CATALOG_REPLICAS"]?.hasPrefix("replica1=") == true)
     }
@@ -156,7 +158,7 @@ import Testing
         let cluster = try await ScratchCluster(name: "cluster-hosts", postgresPort: 25620, redisPort: 26388, replicas: 1, hostsFile: file)
         #expect(try cluster.value("CATALOG_PRIMARY").contains("host=127.0.0.2,127.0.0.3 port=25620,25621"))
         #expect(try cluster.value("CATALOG_REPLICAS").hasPrefix("replica1=host=127.0.0.3 port=25621 "))
-        #expect(try cluster.value("CATALOG_REDIS").hasSuffix("@127.0.0.4:26388/0"))
+        #expect(try cluster.value("CATALOG_REDIS").contains("@127.0.0.4:26388/0?ssl_ca_certs="))
         for (node, address, recovery) in [("primary", "127.0.0.2", false), ("replica1", "127.0.0.3", true)] {
             let client = try PostgresClient(configuration: .init(connectionString: try cluster.admin(node)))
             let row = try await client.query("SELECT host(inet_server_addr()), pg_is_in_recovery()")[0]

@@ -18,7 +18,13 @@ import Testing
         _ = try await store.append(to: stream, expectedVersion: 2, events: [renamed("y")], metadata: other)
         let read = try await store.readStream(stream)
         #expect(read.map(\.metadata) == [by, by, other])
-        let all = try await store.readAll(after: appended.events[0].token, limit: 1_000).filter { $0.streamID == stream }
+        // The commit-safe reader sees them once no older transaction is open (other suites' may be).
+        var all: [RecordedEvent] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while all.count < 2 && ContinuousClock.now < deadline {
+            all = try await store.readAll(after: appended.events[0].token, limit: 10_000).filter { $0.streamID == stream }
+            if all.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
+        }
         #expect(all.map(\.metadata) == [by, other])
     }
 

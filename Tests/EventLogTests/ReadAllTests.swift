@@ -191,8 +191,8 @@ private final class Shared<Value: Sendable>: Sendable {
         for (version, txid) in [(1, "9"), (2, "10"), (3, "100")] {
             try await owner.query(
                 """
-                INSERT INTO events (txid, stream_id, version, type, schema_version, data)
-                VALUES (\(txid)::xid8, \(stream), \(version), 'AlbumCreated', 2, '{}')
+                INSERT INTO events (txid, stream_id, version, type, schema_version, data, metadata)
+                VALUES (\(txid)::xid8, \(stream), \(version), 'AlbumCreated', 2, '{}', '{"subject": "test", "requestId": null}')
                 """
             )
         }

@@ -18,7 +18,24 @@ import Testing
         #expect(withUser.database == 0)
     }
 
-    @Test(arguments: ["http://host", "redis://", "redis://host:99999", "redis://host/notanumber", "not a url at all :secret@"])
+    @Test func parsesATLSURLWithItsFiles() throws {
+        let plain = try RedisClient.Configuration(url: "redis://app:secret@localhost")
+        #expect(plain.tls == nil)
+        let system = try RedisClient.Configuration(url: "rediss://app:secret@cache.example.org:6380/1")
+        #expect(system.tls == .init())
+        #expect(system.host == "cache.example.org" && system.port == 6380 && system.database == 1)
+        let files = try RedisClient.Configuration(
+            url: "rediss://app:secret@127.0.0.1:6380/0?ssl_ca_certs=/etc/ca.crt&ssl_certfile=/etc/me.crt&ssl_keyfile=/etc/me.key"
+        )
+        #expect(files.tls == .init(caFile: "/etc/ca.crt", certificateFile: "/etc/me.crt", keyFile: "/etc/me.key"))
+        #expect("\(files)".hasPrefix("rediss://") && !"\(files)".contains("secret"))
+    }
+
+    @Test(arguments: [
+        "http://host", "redis://", "redis://host:99999", "redis://host/notanumber", "not a url at all :secret@",
+        "redis://:secret@host?ssl_ca_certs=/ca.crt", "rediss://:secret@host?ssl_certfile=/me.crt", "rediss://:secret@host?sslmode=on",
+        "rediss://:secret@host?ssl_ca_certs=",
+    ])
     func rejectsMalformedURLsWithoutQuotingThem(_ url: String) {
         let error = #expect(throws: RedisError.self) { try RedisClient.Configuration(url: url) }
         #expect(error?.code == .invalidConfiguration)
