@@ -32,6 +32,8 @@ struct CommandAPISettings: Sendable {
     var timeouts = ConnectionTimeouts()
     /// Whether /metrics is served (`--metrics on|off`).
     var metricsOpen = true
+    /// HTTPS served by the service (`--tls-cert`, `--tls-key`); nil: plain HTTP.
+    var tls: ServerTLS?
 }
 
 /// The one builder of the service, used by `command-api` and by the tests.
@@ -84,7 +86,7 @@ func buildApplication(
     }
     return Application(
         router: router,
-        server: .http1(timeouts: settings.timeouts),
+        server: try .catalog(timeouts: settings.timeouts, tls: settings.tls),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "command-api"),
         services: services,
         logger: logger

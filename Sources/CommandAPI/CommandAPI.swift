@@ -105,6 +105,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
         settings.timeouts = try server.timeouts()
         settings.metricsOpen = try server.metricsOpen()
+        settings.tls = try server.tls()
         settings.verifier = try await auth.verifier(
             mode: writeAuth ?? environment["CATALOG_WRITE_AUTH"] ?? "required",
             modeFlag: "--write-auth",

@@ -16,6 +16,12 @@ public struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "on or off: whether GET /metrics is served (env CATALOG_METRICS, default on).")
     public var metrics: String?
 
+    @Option(name: .long, help: "PEM certificate chain: serve HTTPS (env CATALOG_HTTP_TLS_CERT; with --tls-key).")
+    public var tlsCert: String?
+
+    @Option(name: .long, help: "PEM private key of --tls-cert (env CATALOG_HTTP_TLS_KEY).")
+    public var tlsKey: String?
+
     public init() {}
 
     /// The timeouts asked for; a usage error outside 0.1 s to one hour.
@@ -32,6 +38,25 @@ public struct ServerOptions: ParsableArguments {
             read: try seconds(readTimeout, "CATALOG_HTTP_READ_TIMEOUT", "--read-timeout", default: 10),
             idle: try seconds(idleTimeout, "CATALOG_HTTP_IDLE_TIMEOUT", "--idle-timeout", default: 60)
         )
+    }
+
+    /// HTTPS, when a certificate and key are given (both or neither).
+    public func tls() throws -> ServerTLS? {
+        let environment = ProcessInfo.processInfo.environment
+        let certificate = tlsCert ?? environment["CATALOG_HTTP_TLS_CERT"]
+        let key = tlsKey ?? environment["CATALOG_HTTP_TLS_KEY"]
+        switch (certificate, key) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?):
+            let tls = ServerTLS(certificateFile: certificate, keyFile: key)
+            do {
+                _ = try tls.configuration()
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            return tls
+        default: throw ValidationError("--tls-cert and --tls-key (CATALOG_HTTP_TLS_CERT, CATALOG_HTTP_TLS_KEY) go together")
+        }
     }
 
     /// Whether /metrics is served.

@@ -35,6 +35,8 @@ struct QueryAPISettings: Sendable {
     var timeouts = ConnectionTimeouts()
     /// Whether /metrics is served (`--metrics on|off`).
     var metricsOpen = true
+    /// HTTPS served by the service (`--tls-cert`, `--tls-key`); nil: plain HTTP.
+    var tls: ServerTLS?
 }
 
 /// The one builder of the service, used by `query-api` and by the tests.
@@ -92,7 +94,7 @@ func buildApplication(
     let services: [any Service] = (redisClient.map { [$0] } ?? []) + [primary] + replicas.map(\.client) + [replicaRouter]
     return Application(
         router: router,
-        server: .http1(timeouts: settings.timeouts),
+        server: try .catalog(timeouts: settings.timeouts, tls: settings.tls),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "query-api"),
         services: services,
         logger: logger

@@ -126,6 +126,7 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.tokenBudget = .milliseconds(tokenBudget)
         settings.timeouts = try server.timeouts()
         settings.metricsOpen = try server.metricsOpen()
+        settings.tls = try server.tls()
         // Its own Redis user first (least privilege: views and the fill script only), else the shared URL.
         settings.redis =
             try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_QUERY_REDIS")

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 import Testing
 
@@ -107,12 +108,16 @@ final class RawConnection: Sendable {
         }
     }
 
-    init(port: Int) async throws {
+    /// A connection to 127.0.0.1:`port`, over TLS with `tls`.
+    init(port: Int, tls: NIOSSLContext? = nil) async throws {
         let state = Received()
         self.state = state
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(state)) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    try channel.pipeline.syncOperations.addHandler(Recorder(state))
+                }
             }
             .connect(host: "127.0.0.1", port: port).get()
     }
