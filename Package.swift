@@ -285,6 +285,7 @@ let package = Package(
             path: "Tests/ClusterHarness"
         ),
         // The module graph of docs/architecture.md, checked against the sources and this file.
+        .testTarget(name: "CatalogCLITests", dependencies: ["CatalogCLI", "Postgres"]),
         .testTarget(
             name: "HTTPEdgeTests",
             dependencies: [

@@ -36,6 +36,13 @@ struct SeedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A file holding --primary's conninfo (env CATALOG_PRIMARY_FILE).")
     var primaryFile: String?
 
+    @Flag(
+        name: .long,
+        help:
+            "Allow a link to the database without verified TLS, to loopback addresses only: development on one machine (env CATALOG_PLAINTEXT_LOOPBACK=1)."
+    )
+    var plaintextLoopback = false
+
     @Option(name: .long, help: "Albums to create.")
     var albums = 1000
 
@@ -52,6 +59,8 @@ struct SeedCommand: AsyncParsableCommand {
             throw ValidationError("--albums takes 1 to 10000000, --events-per-album 1 to 400, --concurrency 1 to 256")
         }
         let conninfo = try ServiceSetup.requiredSecret(primary, file: primaryFile, flag: "--primary", environment: "CATALOG_PRIMARY")
+        let link = PostgresTransport(connectionString: conninfo)
+        try PlaintextPolicy(flag: plaintextLoopback).check("--primary", secure: link?.verifiesServer, hosts: link?.hosts ?? [])
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = concurrency
         configuration.applicationName = "catalog-seed"

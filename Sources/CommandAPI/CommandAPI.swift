@@ -8,7 +8,9 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import Postgres
 import Prometheus
+import Redis
 import TestFaults
 
 /// `command-api`: the write side's HTTP service. Flags first, then the environment.
@@ -79,6 +81,13 @@ struct CommandAPICommand: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
+    @Flag(
+        name: .long,
+        help:
+            "Allow links to the database and Redis without verified TLS, to loopback addresses only: development on one machine (env CATALOG_PLAINTEXT_LOOPBACK=1)."
+    )
+    var plaintextLoopback = false
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -93,6 +102,9 @@ struct CommandAPICommand: AsyncParsableCommand {
         guard (1...1000).contains(poolSize), (1...3600).contains(queryTimeout) else {
             throw ValidationError("--pool-size takes 1 to 1000, --query-timeout 1 to 3600")
         }
+        let policy = PlaintextPolicy(flag: plaintextLoopback)
+        let link = PostgresTransport(connectionString: primary)
+        try policy.check("--primary", secure: link?.verifiesServer, hosts: link?.hosts ?? [])
         var settings = CommandAPISettings(primary: primary)
         settings.host = host
         settings.port = port
@@ -102,6 +114,15 @@ struct CommandAPICommand: AsyncParsableCommand {
         settings.redis =
             try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_COMMAND_REDIS")
             ?? ServiceSetup.secret(nil, file: nil, flag: "--redis", environment: "CATALOG_REDIS")
+        if let url = settings.redis {
+            let redis: RedisClient.Configuration
+            do {
+                redis = try RedisClient.Configuration(url: url)
+            } catch {
+                throw ValidationError("--redis: \(error)")
+            }
+            try policy.check("--redis", secure: redis.tls != nil, hosts: [redis.host])
+        }
         settings.outboxPath = outbox ?? environment["CATALOG_OUTBOX_PATH"] ?? settings.outboxPath
         settings.timeouts = try server.timeouts()
         settings.metricsOpen = try server.metricsOpen()

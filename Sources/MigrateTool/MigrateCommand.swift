@@ -34,10 +34,19 @@ struct MigrateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A file holding --database's conninfo (env CATALOG_MIGRATOR_PRIMARY_FILE).")
     var databaseFile: String?
 
+    @Flag(
+        name: .long,
+        help:
+            "Allow a link to the database without verified TLS, to loopback addresses only: development on one machine (env CATALOG_PLAINTEXT_LOOPBACK=1)."
+    )
+    var plaintextLoopback = false
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "catalog-migrate")
         let conninfo = try ServiceSetup.requiredSecret(database, file: databaseFile, flag: "--database", environment: "CATALOG_MIGRATOR_PRIMARY")
+        let link = PostgresTransport(connectionString: conninfo)
+        try PlaintextPolicy(flag: plaintextLoopback).check("--database", secure: link?.verifiesServer, hosts: link?.hosts ?? [])
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = 1
         configuration.queryTimeout = .seconds(120)

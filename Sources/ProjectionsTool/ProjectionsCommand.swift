@@ -40,6 +40,13 @@ struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: "A file holding --primary's conninfo (env CATALOG_PROJECTOR_PRIMARY_FILE).")
     var primaryFile: String?
 
+    @Flag(
+        name: .long,
+        help:
+            "Allow links to the database and Redis without verified TLS, to loopback addresses only: development on one machine (env CATALOG_PLAINTEXT_LOOPBACK=1)."
+    )
+    var plaintextLoopback = false
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -50,6 +57,8 @@ struct DatabaseOptions: ParsableArguments {
     /// A client of the primary, checked to be reachable (exit 3 when it is not).
     func connect(poolSize: Int, queryTimeout: Duration = .seconds(60), logger: Logger) async throws -> PostgresClient {
         let conninfo = try ServiceSetup.requiredSecret(primary, file: primaryFile, flag: "--primary", environment: "CATALOG_PROJECTOR_PRIMARY")
+        let link = PostgresTransport(connectionString: conninfo)
+        try PlaintextPolicy(flag: plaintextLoopback).check("--primary", secure: link?.verifiesServer, hosts: link?.hosts ?? [])
         var configuration = PostgresClient.Configuration(connectionString: conninfo)
         configuration.poolSize = poolSize
         configuration.queryTimeout = queryTimeout

@@ -8,7 +8,9 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import Postgres
 import Prometheus
+import Redis
 import ReplicaRouting
 import TestFaults
 
@@ -96,6 +98,13 @@ struct QueryAPICommand: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
+    @Flag(
+        name: .long,
+        help:
+            "Allow links to the database and Redis without verified TLS, to loopback addresses only: development on one machine (env CATALOG_PLAINTEXT_LOOPBACK=1)."
+    )
+    var plaintextLoopback = false
+
     @Option(name: .long, help: "Log level (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -115,6 +124,11 @@ struct QueryAPICommand: AsyncParsableCommand {
             throw ValidationError("--pool-size and --primary-limit take 1 to 1000, --health-interval 10 to 60000, --token-budget 0 to 60000")
         }
         guard ["on", "off"].contains(primaryFallback) else { throw ValidationError("--primary-fallback takes on or off") }
+        let policy = PlaintextPolicy(flag: plaintextLoopback)
+        for (setting, conninfo) in [("--primary", primary)] + replicaList.map({ ("--replicas (\($0.name))", $0.conninfo) }) {
+            let link = PostgresTransport(connectionString: conninfo)
+            try policy.check(setting, secure: link?.verifiesServer, hosts: link?.hosts ?? [])
+        }
         var settings = QueryAPISettings(replicas: replicaList, primary: primary)
         (settings.host, settings.port) = try ServiceSetup.parseAddress(address ?? environment["CATALOG_QUERY_ADDR"] ?? "127.0.0.1:8081")
         settings.poolSize = poolSize
@@ -131,6 +145,15 @@ struct QueryAPICommand: AsyncParsableCommand {
         settings.redis =
             try ServiceSetup.secret(redis, file: redisFile, flag: "--redis", environment: "CATALOG_QUERY_REDIS")
             ?? ServiceSetup.secret(nil, file: nil, flag: "--redis", environment: "CATALOG_REDIS")
+        if let url = settings.redis {
+            let redis: RedisClient.Configuration
+            do {
+                redis = try RedisClient.Configuration(url: url)
+            } catch {
+                throw ValidationError("--redis: \(error)")
+            }
+            try policy.check("--redis", secure: redis.tls != nil, hosts: [redis.host])
+        }
         settings.verifier = try await auth.verifier(
             mode: readAuth ?? environment["CATALOG_READ_AUTH"] ?? "off",
             modeFlag: "--read-auth",

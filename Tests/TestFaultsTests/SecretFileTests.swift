@@ -110,3 +110,44 @@ import Testing
         }
     }
 }
+
+/// The services start only with links that verify TLS, unless told `--plaintext-loopback`, and then only
+/// to this machine.
+@Suite(Cluster.needed) struct PlaintextStartupTests {
+    @Test func aPlaintextLinkIsAUsageErrorUnlessAllowedOnLoopback() async throws {
+        let environment = try Cluster.environment()
+        let primary = try #require(environment["CATALOG_PRIMARY"])
+        let plain = primary.replacingOccurrences(of: "sslmode=verify-full", with: "sslmode=disable")
+        let redis = try #require(environment["CATALOG_COMMAND_REDIS"])
+        let plainRedis = String(redis.replacingOccurrences(of: "rediss://", with: "redis://").prefix { $0 != "?" })
+        let cases: [(variables: [String: String], arguments: [String], status: Int32?, expected: String)] = [
+            (["CATALOG_PRIMARY": plain], [], 2, "--primary is not TLS that verifies the server"),
+            (["CATALOG_COMMAND_REDIS": plainRedis], [], 2, "--redis is not TLS"),
+            (["CATALOG_COMMAND_REDIS": "redis://host:99999"], [], 2, "--redis: "),
+            (
+                ["CATALOG_PRIMARY": plain.replacingOccurrences(of: "host=127.0.0.1,127.0.0.1,127.0.0.1", with: "host=10.255.0.1")],
+                ["--plaintext-loopback"], 2, "leaves this machine"
+            ),
+            (["CATALOG_PRIMARY": plain], ["--plaintext-loopback"], nil, ""),
+        ]
+        for (variables, arguments, status, expected) in cases {
+            let port = try freePort()
+            let process = try BackgroundProcess(
+                try Cluster.executable("command-api"),
+                arguments: arguments + ["--address", "127.0.0.1:\(port)"],
+                environment: environment.merging(variables) { $1 },
+                inherit: false,
+                logPath: Cluster.repositoryRoot.appendingPathComponent(".build/plaintext-\(UUID().uuidString.prefix(8)).log").path
+            )
+            if let status {
+                #expect(await exitStatus(of: process, within: .seconds(20)) == status, "\(arguments) \(variables.keys): \(process.output)")
+                #expect(process.output.contains(expected), "\(process.output)")
+                #expect(!process.output.contains("password="), "\(process.output)")
+            } else {
+                // Allowed on loopback: it starts; the local cluster itself still refuses plaintext.
+                defer { process.signal(SIGKILL) }
+                try await waitUntilLive(port: port, process)
+            }
+        }
+    }
+}
