@@ -9,6 +9,9 @@ end
 
 function init(args)
     math.randomseed(os.time() * 1000 + seed)
+    -- BENCH_TOKEN (bench/security): every request carries it, for a query-api with --read-auth required.
+    local token = os.getenv("BENCH_TOKEN")
+    if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
     for id in io.lines(args[1]) do
         requests[#requests + 1] = wrk.format("GET", "/albums/" .. id)
     end

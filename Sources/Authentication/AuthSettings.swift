@@ -27,18 +27,31 @@ public enum AuthSettings {
             return nil
         case .required:
             guard let keysPath, !keysPath.isEmpty else {
-                throw .configuration("give --auth-keys or set CATALOG_AUTH_KEYS (a JWKS file of public keys), or \(modeFlag) off")
+                throw .configuration(
+                    "give --auth-keys or set CATALOG_AUTH_KEYS (a JWKS file, a PEM public key, or a directory of <kid>.pem), or \(modeFlag) off"
+                )
             }
             guard let issuer, !issuer.isEmpty else { throw .configuration("give --auth-issuer or set CATALOG_AUTH_ISSUER") }
             guard let audience, !audience.isEmpty else { throw .configuration("give --auth-audience or set CATALOG_AUTH_AUDIENCE") }
+            // A JWKS file; or public keys in PEM: one file (its kid is its name) or a directory of <kid>.pem.
             let text: String
-            do {
-                text = try String(contentsOfFile: keysPath, encoding: .utf8)
-            } catch {
-                throw .configuration("cannot read the key set \(keysPath)")
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: keysPath, isDirectory: &isDirectory), isDirectory.boolValue {
+                text = try PEMKeySet.jwks(at: keysPath)
+            } else {
+                do {
+                    text = try String(contentsOfFile: keysPath, encoding: .utf8)
+                } catch {
+                    throw .configuration("cannot read the key set \(keysPath)")
+                }
+                if text.contains("-----BEGIN") { return try await verifier(jwks: try PEMKeySet.jwks(at: keysPath), issuer, audience) }
             }
-            return try await TokenVerifier(configuration: .init(keySet: text, issuer: issuer, audience: audience))
+            return try await verifier(jwks: text, issuer, audience)
         }
+    }
+
+    private static func verifier(jwks: String, _ issuer: String, _ audience: String) async throws(AuthenticationError) -> TokenVerifier {
+        try await TokenVerifier(configuration: .init(keySet: jwks, issuer: issuer, audience: audience))
     }
 
     /// 127.0.0.0/8, ::1 or localhost.

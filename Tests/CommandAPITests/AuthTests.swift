@@ -172,6 +172,71 @@ import Testing
 
 /// The verifier's own rules, without a cluster.
 @Suite struct TokenVerifierTests {
+    /// Public keys in PEM, as identity providers and `openssl pkey -pubout` give them: a directory of
+    /// `<kid>.pem` files (or one file, its name the kid). The P-256 key's PEM is swift-crypto's, the Ed25519
+    /// key and its token are openssl's own: neither is made by the code under test.
+    @Test func pemPublicKeysAreAKeySetNamedByTheirFiles() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pem-keys-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        func openssl(_ arguments: [String]) throws -> String {
+            let run = try ChildProcess.run("/usr/bin/openssl", arguments: arguments, environment: [])
+            try #require(run.status == 0, "openssl \(arguments.first ?? ""): \(run.output)")
+            return run.output
+        }
+        let issuer = TestIssuer(ed25519: [], p256: ["ec-1"])
+        guard case .p256(let ecKey) = issuer.keys[0].key else { return }
+        try ecKey.publicKey.pemRepresentation.write(toFile: path("ec-1.pem"), atomically: true, encoding: .utf8)
+        _ = try openssl(["genpkey", "-algorithm", "ed25519", "-out", path("ed.key")])
+        _ = try openssl(["pkey", "-in", path("ed.key"), "-pubout", "-out", path("ed-1.pem")])
+
+        let keysDirectory = directory.appendingPathComponent("keys")
+        try FileManager.default.createDirectory(at: keysDirectory, withIntermediateDirectories: true)
+        for name in ["ec-1.pem", "ed-1.pem"] {
+            try FileManager.default.copyItem(atPath: path(name), toPath: keysDirectory.appendingPathComponent(name).path)
+        }
+        func verifier(_ keys: String) async throws -> TokenVerifier? {
+            try await AuthSettings.verifier(
+                mode: "required",
+                modeFlag: "--write-auth",
+                keysPath: keys,
+                issuer: issuer.issuer,
+                audience: issuer.audience,
+                host: "127.0.0.1"
+            )
+        }
+        let both = try #require(try await verifier(keysDirectory.path))
+        #expect(both.keyIDs == ["ec-1", "ed-1"])
+        #expect(try await both.identity(authorization: "Bearer \(issuer.token(kid: "ec-1"))", requiring: Scopes.write).subject == "alice")
+
+        // An EdDSA token signed by openssl with its own key.
+        let input = TestIssuer.encode(["alg": "EdDSA", "typ": "JWT", "kid": "ed-1"]) + "." + TestIssuer.encode(issuer.claims(subject: "openssl"))
+        try input.write(toFile: path("input"), atomically: true, encoding: .utf8)
+        _ = try openssl(["pkeyutl", "-sign", "-inkey", path("ed.key"), "-rawin", "-in", path("input"), "-out", path("signature")])
+        let signature = try Data(contentsOf: URL(fileURLWithPath: path("signature")))
+        let edToken = input + "." + TestIssuer.base64URL(signature)
+        #expect(try await both.identity(authorization: "Bearer \(edToken)", requiring: Scopes.write).subject == "openssl")
+
+        // One PEM file: its name is the kid, and only its key is known.
+        let single = try #require(try await verifier(path("ed-1.pem")))
+        #expect(single.keyIDs == ["ed-1"])
+        await #expect(throws: AuthenticationError.self) {
+            try await single.identity(authorization: "Bearer \(issuer.token(kid: "ec-1"))", requiring: Scopes.write)
+        }
+
+        // Refused at start: a private key, an RSA key, a directory without keys.
+        _ = try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out", path("rsa.key")])
+        _ = try openssl(["pkey", "-in", path("rsa.key"), "-pubout", "-out", path("rsa.pem")])
+        for (keys, reason) in [
+            (path("ed.key"), "private key"), (path("rsa.pem"), "only Ed25519"), (directory.appendingPathComponent("empty").path, ""),
+        ] {
+            if reason.isEmpty { try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true) }
+            let error = await #expect(throws: AuthenticationError.self) { _ = try await verifier(keys) }
+            #expect("\(String(describing: error))".contains(reason.isEmpty ? "no <kid>.pem" : reason), "\(String(describing: error))")
+        }
+    }
+
     @Test func keySetsWithSymmetricPrivateOrUnnamedKeysAreRefusedAtStart() async throws {
         let issuer = TestIssuer()
         for (label, set) in [
