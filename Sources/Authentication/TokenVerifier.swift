@@ -101,19 +101,29 @@ public final class TokenVerifier: Sendable {
     }
 
     /// The token of `Bearer <token>` (RFC 6750: the scheme is case-insensitive, one space or more).
+    ///
+    /// On the bytes, without Foundation: it runs for every request, and a version with `split`,
+    /// `lowercased` and `trimmingCharacters` took 17% of query-api's CPU for cached reads.
     static func bearerToken(_ authorization: String) throws(AuthenticationError) -> String {
-        guard authorization.utf8.count <= 8192 else { throw .invalid("the token is too long") }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .invalid("expected the Bearer scheme") }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        let bytes = authorization.utf8
+        guard bytes.count <= 8192 else { throw .invalid("the token is too long") }
+        let scheme = "bearer".utf8
+        var rest = bytes[...]
+        // The scheme, any case, then at least one space.
+        guard rest.count > scheme.count, zip(rest.prefix(scheme.count), scheme).allSatisfy({ $0 | 0x20 == $1 }),
+            rest.dropFirst(scheme.count).first == UInt8(ascii: " ")
+        else { throw .invalid("expected the Bearer scheme") }
+        rest = rest.dropFirst(scheme.count)
+        while let first = rest.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { rest = rest.dropFirst() }
+        while let last = rest.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { rest = rest.dropLast() }
         // token68 of RFC 9110: base64url and the JWS dots.
-        guard !token.isEmpty,
-            token.utf8.allSatisfy({ byte in
+        guard !rest.isEmpty,
+            rest.allSatisfy({ byte in
                 (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                     || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "=")
             })
         else { throw .invalid("the token is not a JWT") }
-        return token
+        return String(Substring(rest))
     }
 
     private func verify(_ token: String, now: Date) async throws(AuthenticationError) -> Identity {

@@ -1,6 +1,7 @@
 import ClusterHarness
 import Foundation
 import Postgres
+import Redis
 import Testing
 
 /// Every PostgreSQL link is TLS, verified against the cluster's CA and the node's name: a plaintext
@@ -95,5 +96,37 @@ import Testing
             let receiver = try await Self.psql(try Cluster.admin(replica), "SELECT conninfo FROM pg_stat_wal_receiver")
             #expect(receiver.output.contains("sslmode=verify-full"), "\(replica)'s walreceiver does not verify the primary")
         }
+    }
+}
+
+/// `infra/cluster up --plaintext-loopback` (what bench/security measures TLS against) opens plaintext on
+/// 127.0.0.1 only, and the next `up` without it closes it again.
+@Suite(Cluster.needed) struct PlaintextLoopbackTests {
+    @Test func plaintextComesAndGoesWithTheFlag() async throws {
+        let cluster = try await ScratchCluster(name: "plaintext", postgresPort: 25630, redisPort: 26389, replicas: 0)
+        do {
+            let admin = try cluster.admin("primary")
+            let plain = PostgresTLSTests.with(admin, "sslmode", "disable")
+            #expect(try await PostgresTLSTests.psql(plain).status != 0, "plaintext before the flag")
+            try await cluster.run("up", "--plaintext-loopback")
+            let opened = try await PostgresTLSTests.psql(plain, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            #expect(opened.status == 0 && opened.output == "f", "\(opened.output)")
+            let redisPort = try #require(URLComponents(string: try cluster.value("CATALOG_REDIS"))?.port)
+            var plainRedis = try RedisClient.Configuration(url: try cluster.value("CATALOG_REDIS"))
+            plainRedis.tls = nil
+            plainRedis.port = redisPort + 1
+            let redis = try RedisClient(configuration: plainRedis)
+            #expect(try await redis.send("PING").string == "PONG")
+            await redis.shutdown()
+            try await cluster.run("up")
+            #expect(try await PostgresTLSTests.psql(plain).status != 0, "plaintext after an up without the flag")
+            let closed = try RedisClient(configuration: plainRedis)
+            await #expect(throws: RedisError.self) { try await closed.send("PING") }
+            await closed.shutdown()
+        } catch {
+            await cluster.destroy()
+            throw error
+        }
+        await cluster.destroy()
     }
 }
