@@ -167,7 +167,7 @@ struct RebuildTests {
         #expect(try await run(["status"]).status == 2, "no database given")
         let unreachable = try await run(
             ["status"],
-            ["CATALOG_PROJECTOR_PRIMARY=host=127.0.0.1 port=1 dbname=catalog user=x password=secret-value connect_timeout=2"]
+            ["CATALOG_PROJECTOR_PRIMARY=host=127.0.0.1 port=1 dbname=catalog user=x password=secret-value connect_timeout=2 sslmode=verify-full"]
         )
         #expect(unreachable.status == 3)
         #expect(!unreachable.output.contains("secret-value"), "no password in the output")
