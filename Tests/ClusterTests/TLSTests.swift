@@ -56,20 +56,10 @@ import Testing
     }
 
     @Test func aClientTrustingAnotherCAOrExpectingAnotherNameCannotConnect() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("other-ca-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let made = try ChildProcess.run(
-            "/usr/bin/openssl",
-            arguments: [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=another CA",
-                "-keyout", directory.appendingPathComponent("ca.key").path, "-out", directory.appendingPathComponent("ca.crt").path,
-            ],
-            environment: []
-        )
-        try #require(made.status == 0, "\(made.output)")
+        let another = try AnotherCA()
+        defer { another.remove() }
         let conninfo = try Cluster.value("CATALOG_PRIMARY")
-        let otherCA = Self.with(conninfo, "sslrootcert", directory.appendingPathComponent("ca.crt").path)
+        let otherCA = Self.with(conninfo, "sslrootcert", another.certificate)
         let refused = try await Self.psql(otherCA)
         #expect(refused.status != 0 && refused.output.contains("certificate verify failed"), "\(refused.output)")
         // The catalog's own client, libpq underneath, verifies the same way.

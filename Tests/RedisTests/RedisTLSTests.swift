@@ -26,19 +26,9 @@ import Testing
         #expect(refused?.code == .connectionFailed || refused?.code == .connectionLost, "\(String(describing: refused))")
         await plaintext.shutdown()
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("other-ca-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let made = try ChildProcess.run(
-            "/usr/bin/openssl",
-            arguments: [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=another CA",
-                "-keyout", directory.appendingPathComponent("ca.key").path, "-out", directory.appendingPathComponent("ca.crt").path,
-            ],
-            environment: []
-        )
-        try #require(made.status == 0, "\(made.output)")
-        let stranger = try RedisClient(configuration: try Self.configuration { $0.tls?.caFile = directory.appendingPathComponent("ca.crt").path })
+        let another = try AnotherCA()
+        defer { another.remove() }
+        let stranger = try RedisClient(configuration: try Self.configuration { $0.tls?.caFile = another.certificate })
         let untrusted = await #expect(throws: RedisError.self) { try await stranger.send("PING") }
         // Refused at the handshake. The message names the certificate when the handshake's failure reaches
         // the client before the channel is gone; under load the channel can close first.
@@ -47,7 +37,7 @@ import Testing
 
         // A CA file that is not there is a configuration error when the client is made, not a later failure.
         #expect(throws: RedisError.self) {
-            try RedisClient(configuration: try Self.configuration { $0.tls?.caFile = directory.appendingPathComponent("missing.crt").path })
+            try RedisClient(configuration: try Self.configuration { $0.tls?.caFile = another.directory.appendingPathComponent("missing.crt").path })
         }
     }
 }
